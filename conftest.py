@@ -1,0 +1,86 @@
+"""Shared fixtures: users of every role built through the real services, and API clients."""
+
+import os
+
+os.environ.setdefault("PD_MODE", "test")
+
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+from django.test import Client  # noqa: E402
+
+
+@pytest.fixture
+def make_user(db: Any) -> Callable[..., Any]:
+    from pocketdesk.accounts.services import user_create
+
+    counter = iter(range(1, 10_000))
+
+    def make(role: str = "customer", email: str | None = None, password: str = "pw-Secret-123") -> Any:
+        return user_create(email=email or f"{role}{next(counter)}@test.example", password=password, role=role)
+
+    return make
+
+
+@pytest.fixture
+def make_customer(make_user: Callable[..., Any]) -> Callable[..., Any]:
+    """A customer with a login, created through customers.services."""
+    from pocketdesk.customers.services import customer_create
+
+    def make(name: str = "Ada Lovelace", phone: str | None = None, email: str | None = None,
+             language: str = "en", time_zone: str = "Europe/London") -> Any:
+        user = make_user("customer", email=email)
+        return customer_create(actor=None, name=name, email=email or user.email, phone=phone,
+                               language=language, time_zone=time_zone, user=user)
+
+    return make
+
+
+@pytest.fixture
+def agent(make_user: Callable[..., Any]) -> Any:
+    return make_user("agent")
+
+
+@pytest.fixture
+def admin_user(make_user: Callable[..., Any]) -> Any:
+    return make_user("admin")
+
+
+class ApiClient:
+    """A Django test client speaking JSON to /api/v1 with a bearer token."""
+
+    def __init__(self, user: Any) -> None:
+        from pocketdesk.accounts.services import api_token_create
+
+        _, self.secret = api_token_create(actor=user, user=user, name="test")
+        self.user = user
+        self.client = Client()
+
+    def _call(self, method: str, path: str, data: Any = None, **headers: Any) -> Any:
+        kwargs: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {self.secret}"}
+        kwargs.update({f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()})
+        url = "/api/v1" + path
+        if method == "get":
+            return self.client.get(url, data or {}, **kwargs)
+        return getattr(self.client, method)(url, data, content_type="application/json", **kwargs)
+
+    def get(self, path: str, params: Any = None, **headers: Any) -> Any:
+        return self._call("get", path, params, **headers)
+
+    def post(self, path: str, data: Any = None, **headers: Any) -> Any:
+        return self._call("post", path, data, **headers)
+
+    def put(self, path: str, data: Any = None, **headers: Any) -> Any:
+        return self._call("put", path, data, **headers)
+
+    def patch(self, path: str, data: Any = None, **headers: Any) -> Any:
+        return self._call("patch", path, data, **headers)
+
+    def delete(self, path: str, **headers: Any) -> Any:
+        return self._call("delete", path, None, **headers)
+
+
+@pytest.fixture
+def api_as() -> Callable[[Any], ApiClient]:
+    return ApiClient

@@ -1,0 +1,1 @@
+"""pocketdesk: self-hosted, mobile-first customer support."""

@@ -1,0 +1,24 @@
+"""The REST API under /api/v1/: one router per app, errors mapped once."""
+
+from ninja import NinjaAPI
+
+from pocketdesk.accounts.api import router as accounts_router
+from pocketdesk.catalog.api import me_router as catalog_me_router
+from pocketdesk.catalog.api import router as catalog_router
+from pocketdesk.core.api import install_error_handlers
+from pocketdesk.customers.api import me_router as customers_me_router
+from pocketdesk.customers.api import router as customers_router
+
+api = NinjaAPI(
+    title="pocketdesk API",
+    version="1",
+    urls_namespace="api-v1",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+install_error_handlers(api)
+api.add_router("/me", customers_me_router)
+api.add_router("/me/registrations", catalog_me_router)
+api.add_router("/customers", customers_router)
+api.add_router("/catalog", catalog_router)
+api.add_router("/accounts", accounts_router)

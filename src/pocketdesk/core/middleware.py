@@ -1,0 +1,93 @@
+"""Request-level guards: body size limit and Idempotency-Key replay for API writes."""
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from pocketdesk.core.errors import DomainError, PayloadTooLarge, ValidationFailed
+from pocketdesk.core.services import (
+    StoredResponse,
+    idempotency_begin,
+    idempotency_finish,
+    request_fingerprint,
+)
+
+Handler = Callable[[HttpRequest], HttpResponse]
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Outcomes that never started the work (Stripe): not stored, so a retry runs again.
+NOT_STORED = frozenset({409, 422, 429})
+
+
+def error_response(error: DomainError) -> JsonResponse:
+    return JsonResponse(error.body(), status=error.status)
+
+
+class BodySizeLimitMiddleware:
+    """Answer 413 before anything reads a body larger than PD_MAX_BODY_BYTES."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+        self.limit = settings.PD_MAX_BODY_BYTES
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > self.limit:
+            return error_response(
+                PayloadTooLarge(f"Request body is {length} bytes; the limit is {self.limit}.")
+            )
+        return self.get_response(request)
+
+
+class IdempotencyMiddleware:
+    """Same Idempotency-Key + same request → the stored response; another request → 409."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        key = request.headers.get("Idempotency-Key")
+        user = getattr(request, "user", None)
+        if (
+            key is None
+            or request.method not in WRITE_METHODS
+            or not request.path.startswith("/api/")
+            or user is None
+            or not user.is_authenticated
+        ):
+            return self.get_response(request)
+        if not 1 <= len(key) <= 255:
+            return error_response(
+                ValidationFailed("Idempotency-Key must be 1 to 255 characters.", field="header")
+            )
+        fingerprint = request_fingerprint(
+            method=request.method or "", path=request.get_full_path(), body=request.body
+        )
+        try:
+            stored = idempotency_begin(user_id=user.pk, key=key, fingerprint=fingerprint)
+        except DomainError as error:
+            return error_response(error)
+        if stored is not None:
+            replay = HttpResponse(
+                stored.body, status=stored.status_code, content_type=stored.content_type
+            )
+            replay["Idempotent-Replayed"] = "true"
+            return replay
+        response = self.get_response(request)
+        keep = response.status_code < 500 and response.status_code not in NOT_STORED
+        idempotency_finish(
+            user_id=user.pk,
+            key=key,
+            response=StoredResponse(
+                response.status_code,
+                response.get("Content-Type", "application/json"),
+                response.content,
+            )
+            if keep and not response.streaming
+            else None,
+        )
+        return response

@@ -1,0 +1,500 @@
+"""Customer writes: profiles, contact points and their verification, preferences, consent,
+the timeline (`timeline_record`, the one door every app uses) and merging."""
+
+import hashlib
+import hmac
+import secrets
+import zoneinfo
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from functools import cache
+from typing import Any
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import IntegrityError, models, transaction
+
+from pocketdesk.accounts.models import Role, User
+from pocketdesk.core import clock
+from pocketdesk.core.errors import Conflict, NotFound, RateLimited, ValidationFailed
+from pocketdesk.core.services import audit_record
+from pocketdesk.customers.models import (
+    PHONE_KINDS,
+    ChannelKind,
+    Consent,
+    ContactPoint,
+    Customer,
+    Purpose,
+    SendWindow,
+    TimelineEntry,
+    VerificationCode,
+)
+
+CODE_TTL = timedelta(minutes=10)
+CODE_MAX_ATTEMPTS = 5
+CODE_RESEND_AFTER = timedelta(seconds=30)
+CODES_PER_HOUR = 5
+
+
+# --- checks ----------------------------------------------------------------------------
+
+
+def phone_normalize(raw: str, *, region: str | None = None) -> str:
+    """E.164 form of a phone number typed in any common format; 422 when it is not one."""
+    try:
+        number = phonenumbers.parse(raw, region or settings.PD_DEFAULT_REGION)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationFailed(f"{raw!r} is not a phone number.", field="phone") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationFailed(f"{raw!r} is not a valid phone number.", field="phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def email_normalize(raw: str) -> str:
+    value = raw.strip()
+    try:
+        validate_email(value)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(f"{raw!r} is not an email address.", field="email") from exc
+    local, _, domain = value.rpartition("@")
+    return f"{local}@{domain.lower()}".lower()
+
+
+def contact_value_normalize(kind: str, raw: str) -> str:
+    if kind not in ChannelKind.values:
+        raise ValidationFailed(f"Unknown contact point kind {kind!r}.", field="kind")
+    if kind in PHONE_KINDS:
+        return phone_normalize(raw)
+    if kind == ChannelKind.EMAIL:
+        return email_normalize(raw)
+    value = raw.strip()
+    if kind == ChannelKind.WEBPUSH and not value.startswith("https://"):
+        raise ValidationFailed("A push subscription endpoint is an https URL.", field="value")
+    if not value or len(value) > 500:
+        raise ValidationFailed("A contact value is 1 to 500 characters.", field="value")
+    return value
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def time_zone_check(name: str) -> str:
+    if name not in _time_zones():
+        raise ValidationFailed(f"{name!r} is not an IANA time zone.", field="time_zone")
+    return name
+
+
+def language_check(code: str) -> str:
+    if code not in {lang for lang, _ in settings.LANGUAGES}:
+        raise ValidationFailed(f"Language {code!r} is not offered.", field="language")
+    return code
+
+
+@dataclass(frozen=True)
+class Window:
+    weekday: int
+    starts_at: time
+    ends_at: time
+
+
+def send_windows_check(windows: Sequence[Window]) -> list[Window]:
+    seen: set[int] = set()
+    for window in windows:
+        if not 0 <= window.weekday <= 6:
+            raise ValidationFailed("weekday is 0 (Monday) to 6 (Sunday).", field="send_windows")
+        if window.weekday in seen:
+            raise ValidationFailed("One send window per weekday.", field="send_windows")
+        if window.ends_at <= window.starts_at:
+            raise ValidationFailed(
+                "A send window must end after it starts.", field="send_windows"
+            )
+        seen.add(window.weekday)
+    return sorted(windows, key=lambda w: w.weekday)
+
+
+def channel_ranking_check(ranking: Sequence[str]) -> list[str]:
+    unknown = [kind for kind in ranking if kind not in ChannelKind.values]
+    if unknown:
+        raise ValidationFailed(f"Unknown channel kinds: {', '.join(unknown)}.", field="channel_ranking")
+    if len(set(ranking)) != len(ranking):
+        raise ValidationFailed("A channel appears twice in the ranking.", field="channel_ranking")
+    return list(ranking)
+
+
+# --- timeline ----------------------------------------------------------------------------
+
+
+def timeline_record(
+    *,
+    customer: Customer,
+    kind: str,
+    summary: str,
+    source: str,
+    data: Mapping[str, Any] | None = None,
+    actor: User | None = None,
+    at: datetime | None = None,
+) -> TimelineEntry:
+    """Append one entry to a customer's timeline. Every app writes history through here."""
+    return TimelineEntry.objects.create(
+        customer=customer,
+        kind=kind,
+        summary=summary[:300],
+        source=source,
+        data=dict(data or {}),
+        actor=actor if actor is not None and actor.pk else None,
+        at=at or clock.now(),
+    )
+
+
+# --- customers -----------------------------------------------------------------------------
+
+
+def customer_create(
+    *,
+    actor: User | None,
+    name: str,
+    email: str | None = None,
+    phone: str | None = None,
+    language: str = "en",
+    time_zone: str = "UTC",
+    user: User | None = None,
+    is_lead: bool = False,
+) -> Customer:
+    language_check(language)
+    time_zone_check(time_zone)
+    points = []
+    if email:
+        points.append((ChannelKind.EMAIL, email_normalize(email)))
+    if phone:
+        points.append((ChannelKind.PHONE, phone_normalize(phone)))
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            customer = Customer.objects.create(
+                name=name.strip()[:200],
+                language=language,
+                time_zone=time_zone,
+                user=user,
+                is_lead=is_lead,
+                created_at=now,
+                updated_at=now,
+            )
+            for kind, value in points:
+                ContactPoint.objects.create(customer=customer, kind=kind, value=value, created_at=now)
+            timeline_record(
+                customer=customer,
+                kind="customer.created",
+                summary="Customer created" + (" (lead)" if is_lead else ""),
+                source="customers",
+                actor=actor,
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            "A contact point given is already used by another customer.", code="contact_point_taken"
+        ) from exc
+    return customer
+
+
+# --- contact points --------------------------------------------------------------------------
+
+
+def contact_point_add(
+    *,
+    actor: User | None,
+    customer: Customer,
+    kind: str,
+    value: str,
+    data: Mapping[str, Any] | None = None,
+    verified: bool = False,
+) -> ContactPoint:
+    normalised = contact_value_normalize(kind, value)
+    now = clock.now()
+    existing = ContactPoint.objects.filter(kind=kind, value=normalised).first()
+    if existing is not None:
+        if existing.customer_id == customer.pk:
+            return existing
+        raise Conflict(
+            "This contact point is already used by another customer.", code="contact_point_taken"
+        )
+    try:
+        with transaction.atomic():
+            point = ContactPoint.objects.create(
+                customer=customer,
+                kind=kind,
+                value=normalised,
+                data=dict(data or {}),
+                verified_at=now if verified else None,
+                created_at=now,
+            )
+            timeline_record(
+                customer=customer,
+                kind="contact_point.added",
+                summary=f"Added {point.get_kind_display()} {normalised}",
+                source="customers",
+                actor=actor,
+                data={"contact_point": point.public_id, "kind": kind},
+            )
+    except IntegrityError as exc:  # lost a race with another insert of the same value
+        raise Conflict(
+            "This contact point is already used by another customer.", code="contact_point_taken"
+        ) from exc
+    return point
+
+
+def contact_point_remove(*, actor: User | None, point: ContactPoint) -> None:
+    with transaction.atomic():
+        timeline_record(
+            customer=point.customer,
+            kind="contact_point.removed",
+            summary=f"Removed {point.get_kind_display()} {point.value}",
+            source="customers",
+            actor=actor,
+            data={"contact_point": point.public_id, "kind": point.kind},
+        )
+        point.delete()
+
+
+CodeSender = Callable[[ContactPoint, str], None]
+
+
+def _send_code_by_email(point: ContactPoint, code: str) -> None:
+    send_mail(
+        subject=f"{settings.PD_SITE_NAME} verification code: {code}",
+        message=f"Your verification code is {code}. It expires in 10 minutes.",
+        from_email=None,
+        recipient_list=[point.value],
+    )
+
+
+# Channel apps register how they deliver a code for their kinds (e.g. messaging for SMS).
+verification_senders: dict[str, CodeSender] = {ChannelKind.EMAIL: _send_code_by_email}
+
+
+def _code_hash(point: ContactPoint, code: str) -> str:
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"{point.pk}:{code}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def contact_point_verification_start(*, actor: User | None, point: ContactPoint) -> VerificationCode:
+    """Send a six-digit code to the contact point (after commit)."""
+    sender = verification_senders.get(point.kind)
+    if sender is None:
+        raise ValidationFailed(
+            f"No channel can deliver a code to a {point.get_kind_display()} contact point yet.",
+            code="verification_unavailable",
+        )
+    if point.verified:
+        raise Conflict("This contact point is already verified.", code="already_verified")
+    now = clock.now()
+    with transaction.atomic():
+        ContactPoint.objects.select_for_update().filter(pk=point.pk).first()
+        recent = VerificationCode.objects.filter(
+            contact_point=point, created_at__gt=now - timedelta(hours=1)
+        ).order_by("-created_at")
+        last = recent.first()
+        if last is not None and now - last.created_at < CODE_RESEND_AFTER:
+            raise RateLimited("A code was just sent; wait 30 seconds before asking again.")
+        if recent.count() >= CODES_PER_HOUR:
+            raise RateLimited("Too many codes asked for this hour; try again later.")
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        VerificationCode.objects.filter(contact_point=point, consumed_at__isnull=True).update(
+            consumed_at=now
+        )
+        verification = VerificationCode.objects.create(
+            contact_point=point,
+            code_hash=_code_hash(point, code),
+            created_at=now,
+            expires_at=now + CODE_TTL,
+        )
+        transaction.on_commit(lambda: sender(point, code))
+    return verification
+
+
+def contact_point_verify(*, actor: User | None, point: ContactPoint, code: str) -> ContactPoint:
+    now = clock.now()
+    with transaction.atomic():
+        verification = (
+            VerificationCode.objects.select_for_update()
+            .filter(contact_point=point, consumed_at__isnull=True, expires_at__gt=now)
+            .order_by("-created_at")
+            .first()
+        )
+        if verification is None or verification.attempts >= CODE_MAX_ATTEMPTS:
+            raise ValidationFailed(
+                "No valid code is pending; ask for a new one.", field="code", code="code_expired"
+            )
+        if not hmac.compare_digest(verification.code_hash, _code_hash(point, code.strip())):
+            VerificationCode.objects.filter(pk=verification.pk).update(
+                attempts=models.F("attempts") + 1
+            )
+            wrong = True  # raised after commit: the attempt counter must survive the error
+        else:
+            wrong = False
+            verification.consumed_at = now
+            verification.save(update_fields=["consumed_at"])
+            point.verified_at = now
+            point.save(update_fields=["verified_at"])
+            timeline_record(
+                customer=point.customer,
+                kind="contact_point.verified",
+                summary=f"Verified {point.get_kind_display()} {point.value}",
+                source="customers",
+                actor=actor,
+                data={"contact_point": point.public_id},
+            )
+    if wrong:
+        raise ValidationFailed("That code is not right.", field="code", code="code_wrong")
+    return point
+
+
+# --- preferences and consent ---------------------------------------------------------------
+
+
+def preferences_update(
+    *,
+    actor: User | None,
+    customer: Customer,
+    language: str | None = None,
+    time_zone: str | None = None,
+    channel_ranking: Sequence[str] | None = None,
+    send_windows: Sequence[Window] | None = None,
+) -> Customer:
+    """Change any subset of the preferences; each change lands on the timeline."""
+    changes: dict[str, Any] = {}
+    if language is not None and language != customer.language:
+        changes["language"] = language_check(language)
+    if time_zone is not None and time_zone != customer.time_zone:
+        changes["time_zone"] = time_zone_check(time_zone)
+    if channel_ranking is not None:
+        ranking = channel_ranking_check(channel_ranking)
+        if ranking != customer.channel_ranking:
+            changes["channel_ranking"] = ranking
+    windows = send_windows_check(send_windows) if send_windows is not None else None
+    with transaction.atomic():
+        for field, value in changes.items():
+            setattr(customer, field, value)
+        if windows is not None:
+            SendWindow.objects.filter(customer=customer).delete()
+            SendWindow.objects.bulk_create(
+                SendWindow(customer=customer, weekday=w.weekday, starts_at=w.starts_at, ends_at=w.ends_at)
+                for w in windows
+            )
+            changes["send_windows"] = [
+                {"weekday": w.weekday, "starts_at": w.starts_at.isoformat("minutes"),
+                 "ends_at": w.ends_at.isoformat("minutes")}
+                for w in windows
+            ]
+        if not changes:
+            return customer
+        customer.updated_at = clock.now()
+        customer.save(update_fields=[f for f in changes if f != "send_windows"] + ["updated_at"])
+        timeline_record(
+            customer=customer,
+            kind="preferences.changed",
+            summary="Preferences changed: " + ", ".join(sorted(changes)).replace("_", " "),
+            source="customers",
+            actor=actor,
+            data=changes,
+        )
+    return customer
+
+
+def consent_set(
+    *, actor: User | None, customer: Customer, purpose: str, granted: bool, source: str
+) -> Consent:
+    if purpose not in Purpose.values:
+        raise ValidationFailed(f"Unknown consent purpose {purpose!r}.", field="purpose")
+    now = clock.now()
+    with transaction.atomic():
+        consent, created = Consent.objects.select_for_update().get_or_create(
+            customer=customer,
+            purpose=purpose,
+            defaults={"granted": granted, "changed_at": now, "source": source},
+        )
+        if not created and consent.granted == granted:
+            return consent
+        consent.granted, consent.changed_at, consent.source = granted, now, source
+        consent.save()
+        timeline_record(
+            customer=customer,
+            kind="consent.changed",
+            summary=f"{'Granted' if granted else 'Withdrew'} consent for {purpose}",
+            source="customers",
+            actor=actor,
+            data={"purpose": purpose, "granted": granted, "source": source},
+        )
+    return consent
+
+
+# --- merge -----------------------------------------------------------------------------------
+
+
+def customer_merge(*, actor: User, source: Customer, target: Customer) -> Customer:
+    """Fold `source` into `target`: contact points, history and every reference move.
+
+    Idempotent: merging an already-merged source into the same target returns the target.
+    Consents and send windows the target lacks are taken from the source; the target's win.
+    """
+    if actor.role not in {Role.AGENT, Role.ADMIN}:
+        raise NotFound("No such customer.")
+    if source.pk == target.pk:
+        raise ValidationFailed("A customer cannot be merged into itself.", field="target")
+    with transaction.atomic():
+        first, second = sorted([source.pk, target.pk])
+        locked = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=[first, second]).order_by("pk")}
+        source, target = locked[source.pk], locked[target.pk]
+        if source.merged_into_id == target.pk:
+            return target
+        if source.merged_into_id is not None or target.merged_into_id is not None:
+            raise Conflict("One of these customers was already merged elsewhere.", code="already_merged")
+        moved = _move_references(source, target)
+        if target.user_id is None and source.user_id is not None:
+            target.user_id, source.user_id = source.user_id, None
+        source.merged_into = target
+        source.updated_at = target.updated_at = clock.now()
+        source.save(update_fields=["merged_into", "user", "updated_at"])
+        target.save(update_fields=["user", "updated_at"])
+        timeline_record(
+            customer=target,
+            kind="customer.merged",
+            summary=f"Merged {source.public_id} into this customer",
+            source="customers",
+            actor=actor,
+            data={"source": source.public_id, "moved": moved},
+        )
+        audit_record(
+            actor=actor,
+            action="customer.merged",
+            target=target,
+            data={"source": source.public_id, "moved": moved},
+        )
+    return target
+
+
+def _move_references(source: Customer, target: Customer) -> dict[str, int]:
+    """Re-point every foreign key to `source` — in any app — at `target`."""
+    moved: dict[str, int] = {}
+    for purpose_row in Consent.objects.filter(customer=source):
+        if not Consent.objects.filter(customer=target, purpose=purpose_row.purpose).exists():
+            purpose_row.customer = target
+            purpose_row.save(update_fields=["customer"])
+            moved["consents"] = moved.get("consents", 0) + 1
+    if not SendWindow.objects.filter(customer=target).exists():
+        moved["send_windows"] = SendWindow.objects.filter(customer=source).update(customer=target)
+    handled = {Consent, SendWindow}
+    for relation in Customer._meta.related_objects:
+        model = relation.related_model
+        if relation.one_to_one or relation.many_to_many or model in handled or model is Customer:
+            continue
+        field = relation.field.name
+        count = model._default_manager.filter(**{field: source}).update(**{field: target})
+        if count:
+            moved[model._meta.label_lower] = count
+    return moved
