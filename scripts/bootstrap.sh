@@ -47,6 +47,6 @@ for po in src/pocketdesk/locale/*/LC_MESSAGES/django.po; do
   [ -f "$po" ] || continue
   mo="${po%.po}.mo"
   if [ ! -f "$mo" ] || [ "$po" -nt "$mo" ]; then
-    .venv/bin/pybabel compile --statistics -i "$po" -o "$mo" >/dev/null
+    .venv/bin/pybabel -q compile -i "$po" -o "$mo"
   fi
 done
