@@ -52,12 +52,21 @@ class Locale:
 
 
 LOCALES = (
-    Locale("en_US", "US", "en", ("America/New_York", "America/Chicago", "America/Denver",
-           "America/Los_Angeles"), ("212", "312", "415", "617", "206", "303", "512", "404"), 10, 40),
+    Locale(
+        "en_US",
+        "US",
+        "en",
+        ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"),
+        ("212", "312", "415", "617", "206", "303", "512", "404"),
+        10,
+        40,
+    ),
     Locale("en_GB", "GB", "en", ("Europe/London",), ("7400", "7700", "7911", "7824"), 10, 15),
     Locale("fr_FR", "FR", "fr", ("Europe/Paris",), ("6", "7"), 9, 25),
     Locale("fr_CA", "CA", "fr", ("America/Toronto",), ("514", "438", "418"), 10, 10),
-    Locale("en_CA", "CA", "en", ("America/Toronto", "America/Vancouver"), ("416", "604", "647"), 10, 10),
+    Locale(
+        "en_CA", "CA", "en", ("America/Toronto", "America/Vancouver"), ("416", "604", "647"), 10, 10
+    ),
 )
 
 PRODUCTS = (
@@ -103,7 +112,7 @@ def seed_customers(*, count: int, seed: int, progress: Callable[[int], None]) ->
     made = 0
     for size in _chunks(count, BATCH):
         with transaction.atomic():
-            rows = []
+            rows: list[tuple[Customer, str, str]] = []
             for _ in range(size):
                 locale = rng.choices(LOCALES, weights)[0]
                 fake = fakers[locale.faker]
@@ -123,30 +132,65 @@ def seed_customers(*, count: int, seed: int, progress: Callable[[int], None]) ->
                         ),
                         _phone(rng, locale, taken_phones),
                         f"{first}.{last}.{made + len(rows)}@example.{locale.region.lower()}".lower()
-                        .replace(" ", "").replace("'", ""),
+                        .replace(" ", "")
+                        .replace("'", ""),
                     )
                 )
             customers = Customer.objects.bulk_create([row[0] for row in rows])
-            points, consents, windows, history = [], [], [], []
+            points: list[ContactPoint] = []
+            consents: list[Consent] = []
+            windows: list[SendWindow] = []
+            history: list[TimelineEntry] = []
             for customer, (_, phone, email) in zip(customers, rows, strict=True):
                 created = customer.created_at
-                points.append(ContactPoint(customer=customer, kind=ChannelKind.PHONE, value=phone,
-                                           verified_at=created, created_at=created))
-                points.append(ContactPoint(customer=customer, kind=ChannelKind.EMAIL, value=email,
-                                           verified_at=created if rng.random() < 0.7 else None,
-                                           created_at=created))
-                for purpose, chance in ((Purpose.TRANSACTIONAL, 1.0), (Purpose.ALERTS, 0.8),
-                                        (Purpose.MARKETING, 0.35)):
-                    consents.append(Consent(customer=customer, purpose=purpose,
-                                            granted=rng.random() < chance, changed_at=created,
-                                            source="import"))
+                points.append(
+                    ContactPoint(
+                        customer=customer,
+                        kind=ChannelKind.PHONE,
+                        value=phone,
+                        verified_at=created,
+                        created_at=created,
+                    )
+                )
+                points.append(
+                    ContactPoint(
+                        customer=customer,
+                        kind=ChannelKind.EMAIL,
+                        value=email,
+                        verified_at=created if rng.random() < 0.7 else None,
+                        created_at=created,
+                    )
+                )
+                for purpose, chance in (
+                    (Purpose.TRANSACTIONAL, 1.0),
+                    (Purpose.ALERTS, 0.8),
+                    (Purpose.MARKETING, 0.35),
+                ):
+                    consents.append(
+                        Consent(
+                            customer=customer,
+                            purpose=purpose,
+                            granted=rng.random() < chance,
+                            changed_at=created,
+                            source="import",
+                        )
+                    )
                 if rng.random() < 0.5:
                     opens = time(rng.choice([7, 8, 9]))
                     closes = time(rng.choice([20, 21, 22]))
-                    windows.extend(SendWindow(customer=customer, weekday=day, starts_at=opens,
-                                              ends_at=closes) for day in range(7))
-                history.append(TimelineEntry(customer=customer, at=created, kind="customer.created",
-                                             source="demo", summary="Customer imported"))
+                    windows.extend(
+                        SendWindow(customer=customer, weekday=day, starts_at=opens, ends_at=closes)
+                        for day in range(7)
+                    )
+                history.append(
+                    TimelineEntry(
+                        customer=customer,
+                        at=created,
+                        kind="customer.created",
+                        source="demo",
+                        summary="Customer imported",
+                    )
+                )
             ContactPoint.objects.bulk_create(points)
             Consent.objects.bulk_create(consents)
             SendWindow.objects.bulk_create(windows)
@@ -182,7 +226,9 @@ def seed_logins_and_catalog() -> dict[str, str]:
         )
         for n in range(1, 21):
             ProductUnit.objects.get_or_create(
-                product=product, serial=f"SN{n:06d}", defaults={"lot": lot, "manufactured_on": lot.manufactured_on}
+                product=product,
+                serial=f"SN{n:06d}",
+                defaults={"lot": lot, "manufactured_on": lot.manufactured_on},
             )
     unit_register(
         actor=users[Role.CUSTOMER],

@@ -5,7 +5,7 @@ from typing import Any
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 
-class PingConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class PingConsumer(AsyncJsonWebsocketConsumer):
     """Answers `{"type": "ping"}` with `{"type": "pong", "user": <role or null>}`: a liveness
     check for the websocket process and the session it sees."""
 

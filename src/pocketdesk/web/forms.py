@@ -12,8 +12,12 @@ from pocketdesk.customers.services import Window
 class SettingsForm(forms.Form):
     language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
     time_zone = forms.CharField(label=_("Time zone"), max_length=64)
-    quiet_from = forms.TimeField(label=_("Quiet from"), required=False, widget=forms.TimeInput(attrs={"type": "time"}))
-    quiet_until = forms.TimeField(label=_("Quiet until"), required=False, widget=forms.TimeInput(attrs={"type": "time"}))
+    quiet_from = forms.TimeField(
+        label=_("Quiet from"), required=False, widget=forms.TimeInput(attrs={"type": "time"})
+    )
+    quiet_until = forms.TimeField(
+        label=_("Quiet until"), required=False, widget=forms.TimeInput(attrs={"type": "time"})
+    )
     alerts = forms.BooleanField(label=_("Service alerts"), required=False)
     marketing = forms.BooleanField(label=_("Offers and news"), required=False)
 
@@ -35,7 +39,9 @@ class SettingsForm(forms.Form):
         elif start == time(0, 0) and end > start:
             opens, closes = end, time(23, 59, 59)
         else:
-            raise forms.ValidationError(_("Quiet hours must include midnight (e.g. 22:00 to 07:00)."))
+            raise forms.ValidationError(
+                _("Quiet hours must include midnight (e.g. 22:00 to 07:00).")
+            )
         return [Window(day, opens, closes) for day in range(7)]
 
     @staticmethod

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_http_methods
 
-from pocketdesk.accounts.models import STAFF_ROLES, Role
+from pocketdesk.accounts.models import STAFF_ROLES, Role, User
 from pocketdesk.core.errors import DomainError, NotFound
 from pocketdesk.customers import selectors as customer_selectors
 from pocketdesk.customers import services as customer_services
@@ -22,9 +22,12 @@ from pocketdesk.web.home import home_sections
 SEARCH_RESULTS = 20
 
 
-def _require_role(request: HttpRequest, roles: frozenset[str] | set[str]) -> None:
-    if getattr(request.user, "role", None) not in roles:
+def _require_role(request: HttpRequest, roles: frozenset[str] | set[str]) -> User:
+    """The signed-in user when their role is one of `roles`; 403 otherwise."""
+    user = request.user
+    if not isinstance(user, User) or user.role not in roles:
         raise DjangoPermissionDenied
+    return user
 
 
 class LoginView(auth_views.LoginView):
@@ -34,14 +37,15 @@ class LoginView(auth_views.LoginView):
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    role = request.user.role  # type: ignore[union-attr]
+    user = _require_role(request, set(Role.values))
+    role = user.role
     if role in STAFF_ROLES:
         return redirect("web:console")
     if role == Role.EMPLOYEE:
         return redirect("web:field")
     if role != Role.CUSTOMER:
         return redirect("api-v1:openapi-view")
-    customer = customer_selectors.customer_of_user(actor=request.user)  # type: ignore[arg-type]
+    customer = customer_selectors.customer_of_user(actor=user)
     sections = []
     for section in home_sections():
         context = section.context(request, customer)
@@ -53,9 +57,8 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def customer_settings(request: HttpRequest) -> HttpResponse:
-    _require_role(request, {Role.CUSTOMER})
-    actor = request.user
-    customer = customer_selectors.customer_of_user(actor=actor)  # type: ignore[arg-type]
+    actor = _require_role(request, {Role.CUSTOMER})
+    customer = customer_selectors.customer_of_user(actor=actor)
     consents = {c.purpose: c.granted for c in customer.consents.all()}
     windows = list(customer.send_windows.all())
     initial = {
@@ -70,7 +73,7 @@ def customer_settings(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             customer_services.preferences_update(
-                actor=actor,  # type: ignore[arg-type]
+                actor=actor,
                 customer=customer,
                 language=form.cleaned_data["language"],
                 time_zone=form.cleaned_data["time_zone"],
@@ -78,14 +81,16 @@ def customer_settings(request: HttpRequest) -> HttpResponse:
             )
             for purpose in form.consent_purposes():
                 customer_services.consent_set(
-                    actor=actor,  # type: ignore[arg-type]
+                    actor=actor,
                     customer=customer,
                     purpose=purpose,
                     granted=form.cleaned_data[purpose],
                     source="web",
                 )
-        except (DomainError, ValidationError) as error:
-            form.add_error(None, getattr(error, "detail", None) or error.messages[0])  # type: ignore[union-attr]
+        except DomainError as error:
+            form.add_error(None, error.detail)
+        except ValidationError as error:
+            form.add_error(None, error)
         else:
             response = redirect("web:settings")
             response.set_cookie("django_language", form.cleaned_data["language"], samesite="Lax")
@@ -96,9 +101,13 @@ def customer_settings(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def console(request: HttpRequest) -> HttpResponse:
-    _require_role(request, STAFF_ROLES)
+    actor = _require_role(request, STAFF_ROLES)
     query = request.GET.get("q", "")
-    results = list(customer_selectors.customer_search(actor=request.user, query=query)[:SEARCH_RESULTS]) if query else []  # type: ignore[arg-type]
+    results = []
+    if query:
+        results = list(
+            customer_selectors.customer_search(actor=actor, query=query)[:SEARCH_RESULTS]
+        )
     context = {"query": query, "results": results}
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "web/console.html#search-results", context)
@@ -107,9 +116,9 @@ def console(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def customer_360(request: HttpRequest, public_id: str) -> HttpResponse:
-    _require_role(request, STAFF_ROLES)
+    actor = _require_role(request, STAFF_ROLES)
     try:
-        customer = customer_selectors.customer_360(actor=request.user, public_id=public_id)  # type: ignore[arg-type]
+        customer = customer_selectors.customer_360(actor=actor, public_id=public_id)
     except NotFound:
         return render(request, "web/not_found.html", status=404)
     return render(request, "web/customer_360.html", {"customer": customer})
@@ -151,4 +160,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def not_found_page(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "web/not_found.html", {"message": _("This page does not exist.")}, status=404)
+    return render(
+        request, "web/not_found.html", {"message": _("This page does not exist.")}, status=404
+    )

@@ -37,8 +37,14 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(
             executable_path=path,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         yield launched
         launched.close()
@@ -51,14 +57,19 @@ def _login(page: Any, base: str, email: str) -> None:
     page.click("button[type=submit]")
 
 
-def test_customer_sets_french_and_quiet_hours_agent_sees_it(browser, live_server, make_customer, agent):
+def test_customer_sets_french_and_quiet_hours_agent_sees_it(
+    browser, live_server, make_customer, agent
+):
     # given a customer with a US phone number, and an agent
-    customer = make_customer(name="Camille Martin", phone="+14155552671", language="en",
-                             time_zone="America/Los_Angeles")
+    customer = make_customer(
+        name="Camille Martin", phone="+14155552671", language="en", time_zone="America/Los_Angeles"
+    )
     base = live_server.url
 
     # when the customer, on a 360×740 phone, signs in
-    phone = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    phone = browser.new_context(
+        viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True
+    )
     page = phone.new_page()
     transferred: list[int] = []
 
