@@ -37,7 +37,7 @@ if not SECRET_KEY:
         raise ImproperlyConfigured(
             "SECRET_KEY is required in production (set PD_MODE=demo for the demo)."
         )
-    SECRET_KEY = "pocketdesk-insecure-" + PD_MODE  # noqa: S105 - demo/test only
+    SECRET_KEY = "pocketdesk-insecure-" + PD_MODE
 
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if RELAXED else "")
@@ -106,7 +106,9 @@ TEMPLATES = [
 
 # --- database ---------------------------------------------------------------
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / f'pocketdesk-{PD_MODE}.sqlite3'}")
+DATABASE_URL = os.environ.get(
+    "DATABASE_URL", f"sqlite:///{VAR_DIR / f'pocketdesk-{PD_MODE}.sqlite3'}"
+)
 _db = dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer; IMMEDIATE transactions take the write
@@ -139,12 +141,24 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- background tasks (django.tasks) -------------------------------------------
+# "database" (default): django-tasks-db, worker `pocketdesk db_worker`.
+# "redis": RQ through django-tasks-rq (needs REDIS_URL), worker `pocketdesk rqworker`.
+PD_TASKS = os.environ.get("PD_TASKS", "database")
+if PD_TASKS not in {"database", "redis"}:
+    raise ImproperlyConfigured(f"PD_TASKS must be database or redis, not {PD_TASKS!r}")
+if PD_TASKS == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("PD_TASKS=redis needs REDIS_URL")
 TASKS = {
     "default": {
-        "BACKEND": os.environ.get("PD_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "BACKEND": "django_tasks_rq.RQBackend"
+        if PD_TASKS == "redis"
+        else "django_tasks_db.DatabaseBackend",
         "QUEUES": ["default"],
     }
 }
+if REDIS_URL:
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600}}
 
 # --- auth ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

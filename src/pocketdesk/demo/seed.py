@@ -26,7 +26,7 @@ from pocketdesk.customers.models import (
     SendWindow,
     TimelineEntry,
 )
-from pocketdesk.customers.services import customer_create
+from pocketdesk.customers.services import consent_set, customer_create
 
 DEMO_PASSWORD = "pocketdesk-demo"  # noqa: S105 - printed for the demo on purpose
 DEMO_LOGINS = {
@@ -216,6 +216,8 @@ def seed_logins_and_catalog() -> dict[str, str]:
         time_zone="America/Los_Angeles",
         user=users[Role.CUSTOMER],
     )
+    for purpose in (Purpose.TRANSACTIONAL, Purpose.ALERTS):
+        consent_set(actor=None, customer=customer, purpose=purpose, granted=True, source="import")
     today = clock.now().date()
     for gtin, name, brand in PRODUCTS:
         product, _ = Product.objects.get_or_create(

@@ -44,7 +44,6 @@ class Command(BaseCommand):
                     seed=options["seed"],
                     progress=lambda n: progress.advance(bar, n),
                 )
-            seed_logins_and_catalog()
             elapsed = time.perf_counter() - started
             console.print(f"seeded {made} customers in {elapsed:.1f} s")
         logins = seed_logins_and_catalog()
