@@ -2,6 +2,9 @@
 
 from django.urls import path
 
-from pocketdesk.web.consumers import PingConsumer
+from pocketdesk.web.consumers import EventsConsumer, PingConsumer
 
-websocket_urlpatterns = [path("ws/ping", PingConsumer.as_asgi())]
+websocket_urlpatterns = [
+    path("ws/ping", PingConsumer.as_asgi()),
+    path("ws/events", EventsConsumer.as_asgi()),
+]

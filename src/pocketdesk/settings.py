@@ -3,6 +3,7 @@
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -121,6 +122,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 5,
     }
+    if PD_MODE == "test":
+        # A file, not memory, so the websocket and worker processes tests start see the data.
+        _db["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -138,7 +142,18 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    _channels_file = VAR_DIR / f"channels-{PD_MODE}.sqlite3"
+    # One SQLite file carries websocket pushes between this machine's processes.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "pocketdesk.core.channel_layer.SQLiteChannelLayer",
+            "CONFIG": {
+                "path": os.environ.get(
+                    "PD_CHANNELS_FILE", str(VAR_DIR / f"channels-{PD_MODE}.sqlite3")
+                )
+            },
+        }
+    }
 
 # --- background tasks (django.tasks) -------------------------------------------
 # "database" (default): django-tasks-db, worker `pocketdesk db_worker`.
@@ -202,12 +217,15 @@ X_FRAME_OPTIONS = "DENY"
 if SECURE_HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = int(os.environ.get("PD_HSTS_SECONDS", "31536000"))
+# Browsers may open websockets to the ASGI process (another port or host than the pages).
+_ws = urlsplit(os.environ.get("PD_WS_URL", ""))
+_ws_origin = [f"{_ws.scheme}://{_ws.netloc}"] if _ws.scheme in {"ws", "wss"} else []
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF],
     "img-src": [CSP.SELF, "data:"],
-    "connect-src": [CSP.SELF, "ws:", "wss:"],
+    "connect-src": [CSP.SELF, *_ws_origin],
     "manifest-src": [CSP.SELF],
     "worker-src": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],

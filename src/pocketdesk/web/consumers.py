@@ -4,6 +4,10 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from pocketdesk.core.realtime import user_group
+
+UNAUTHENTICATED = 4401
+
 
 class PingConsumer(AsyncJsonWebsocketConsumer):
     """Answers `{"type": "ping"}` with `{"type": "pong", "user": <role or null>}`: a liveness
@@ -19,3 +23,25 @@ class PingConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong", "user": role})
         else:
             await self.send_json({"type": "error", "code": "unknown_message"})
+
+
+class EventsConsumer(AsyncJsonWebsocketConsumer):
+    """A signed-in user's live events (`core.realtime.realtime_push`), on all their devices."""
+
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=UNAUTHENTICATED)
+            return
+        self.group = user_group(user.public_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def event_push(self, message: dict[str, Any]) -> None:
+        await self.send_json({"event": message["event"], "data": message["data"]})

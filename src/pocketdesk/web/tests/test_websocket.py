@@ -9,8 +9,14 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from django.db import connection
+from django.test import Client
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+
+from pocketdesk.core.realtime import realtime_push
+
+ORIGIN = "http://127.0.0.1:8000"
 
 
 def _free_port() -> int:
@@ -19,10 +25,20 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _test_database_url() -> str:
+    """The URL of the test database, for the server process the test starts."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 @pytest.fixture(scope="module")
-def ws_server() -> Iterator[str]:
+def ws_server(django_db_setup, django_db_blocker) -> Iterator[str]:
     port = _free_port()
-    env = {**os.environ, "PD_MODE": "test"}
+    with django_db_blocker.unblock():
+        env = {**os.environ, "PD_MODE": "test", "DATABASE_URL": _test_database_url()}
     process = subprocess.Popen(
         [
             sys.executable,
@@ -53,7 +69,7 @@ def ws_server() -> Iterator[str]:
 
 
 def test_ping_over_websocket(ws_server):
-    with connect(f"{ws_server}/ws/ping", origin="http://127.0.0.1:8000") as socket_:
+    with connect(f"{ws_server}/ws/ping", origin=ORIGIN) as socket_:
         socket_.send(json.dumps({"type": "ping"}))
         assert json.loads(socket_.recv(timeout=5)) == {"type": "pong", "user": None}
         socket_.send(json.dumps({"type": "nonsense"}))
@@ -65,4 +81,32 @@ def test_foreign_origin_is_refused(ws_server):
         pytest.raises(InvalidStatus),
         connect(f"{ws_server}/ws/ping", origin="https://evil.example"),
     ):
+        pass
+
+
+def _session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_push_from_this_process_reaches_the_users_websocket_in_the_server(ws_server, make_user):
+    # given an agent with the events socket open in the websocket process, and another agent
+    agent, other = make_user("agent"), make_user("agent")
+    headers = {"Cookie": _session_cookie(agent)}
+    with connect(f"{ws_server}/ws/events", origin=ORIGIN, additional_headers=headers) as events:
+        # when this (HTTP-like) process pushes to each of them
+        realtime_push(user_public_id=other.public_id, event="for.other", data={})
+        realtime_push(user_public_id=agent.public_id, event="note.added", data={"n": 1})
+
+        # then the agent's socket gets exactly its own event
+        assert json.loads(events.recv(timeout=5)) == {"event": "note.added", "data": {"n": 1}}
+        with pytest.raises(TimeoutError):
+            events.recv(timeout=0.5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_socket_refuses_anonymous(ws_server):
+    with pytest.raises(InvalidStatus), connect(f"{ws_server}/ws/events", origin=ORIGIN):
         pass
