@@ -4,11 +4,11 @@ import os
 
 os.environ.setdefault("PD_MODE", "test")
 
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
+from collections.abc import Callable
+from typing import Any
 
-import pytest  # noqa: E402
-from django.test import Client  # noqa: E402
+import pytest
+from django.test import Client
 
 
 @pytest.fixture
@@ -17,8 +17,12 @@ def make_user(db: Any) -> Callable[..., Any]:
 
     counter = iter(range(1, 10_000))
 
-    def make(role: str = "customer", email: str | None = None, password: str = "pw-Secret-123") -> Any:
-        return user_create(email=email or f"{role}{next(counter)}@test.example", password=password, role=role)
+    def make(
+        role: str = "customer", email: str | None = None, password: str = "pw-Secret-123"
+    ) -> Any:
+        return user_create(
+            email=email or f"{role}{next(counter)}@test.example", password=password, role=role
+        )
 
     return make
 
@@ -28,11 +32,23 @@ def make_customer(make_user: Callable[..., Any]) -> Callable[..., Any]:
     """A customer with a login, created through customers.services."""
     from pocketdesk.customers.services import customer_create
 
-    def make(name: str = "Ada Lovelace", phone: str | None = None, email: str | None = None,
-             language: str = "en", time_zone: str = "Europe/London") -> Any:
+    def make(
+        name: str = "Ada Lovelace",
+        phone: str | None = None,
+        email: str | None = None,
+        language: str = "en",
+        time_zone: str = "Europe/London",
+    ) -> Any:
         user = make_user("customer", email=email)
-        return customer_create(actor=None, name=name, email=email or user.email, phone=phone,
-                               language=language, time_zone=time_zone, user=user)
+        return customer_create(
+            actor=None,
+            name=name,
+            email=email or user.email,
+            phone=phone,
+            language=language,
+            time_zone=time_zone,
+            user=user,
+        )
 
     return make
 
@@ -84,3 +100,15 @@ class ApiClient:
 @pytest.fixture
 def api_as() -> Callable[[Any], ApiClient]:
     return ApiClient
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    """Remove the SQLite test database's WAL side files (Django deletes only the main file)."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{name}{suffix}").unlink(missing_ok=True)

@@ -124,7 +124,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
     if PD_MODE == "test":
         # A file, not memory, so the websocket and worker processes tests start see the data.
-        _db["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+        _db["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

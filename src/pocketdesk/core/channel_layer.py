@@ -44,7 +44,7 @@ class _LoopState:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class SQLiteChannelLayer(BaseChannelLayer):  # type: ignore[misc]
+class SQLiteChannelLayer(BaseChannelLayer):
     extensions = ["groups", "flush"]
 
     def __init__(
