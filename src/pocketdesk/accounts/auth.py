@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest
+from ninja.errors import AuthorizationError
 from ninja.security import HttpBearer, SessionAuth
 
 from pocketdesk.accounts.models import Role
@@ -13,10 +14,14 @@ class _RoleMixin:
     roles: frozenset[str]
 
     def allowed(self, request: HttpRequest) -> Any:
+        """The user when their role may call this endpoint; 403 for a known user of another role."""
         user = request.user
-        if user.is_authenticated and user.is_active and user.role in self.roles:  # type: ignore[union-attr]
-            return user
-        return None
+        if not (user.is_authenticated and user.is_active):
+            return None
+        if user.role not in self.roles:
+            # Signed in, just not allowed here: a 401 would tell the client to sign in again.
+            raise AuthorizationError(message="Your role cannot use this endpoint.")
+        return user
 
 
 class BearerAuth(_RoleMixin, HttpBearer):
@@ -50,3 +55,9 @@ customer_auth = roles_auth(Role.CUSTOMER)
 staff_auth = roles_auth(Role.AGENT, Role.ADMIN)
 admin_auth = roles_auth(Role.ADMIN)
 any_user_auth = roles_auth(*Role.values)
+
+
+def login_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str:
+    """The login name django-axes counts failures under: the email as stored (lower-case)."""
+    raw = (credentials or {}).get("username") or request.POST.get("username", "")
+    return str(raw).strip().lower()

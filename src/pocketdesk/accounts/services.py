@@ -4,7 +4,10 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from pocketdesk.accounts.models import ApiToken, Role, User
 from pocketdesk.core import clock
@@ -25,12 +28,20 @@ def user_create(
 ) -> User:
     if role not in Role.values:
         raise ValidationFailed(f"Unknown role {role!r}.", field="role")
-    email = User.objects.normalize_email(email).lower()
-    if User.objects.filter(email=email).exists():
-        raise ValidationFailed("A user with this email exists.", field="email", code="email_taken")
-    return User.objects.create_user(
-        email=email, password=password, role=role, name=name, is_staff=role == Role.ADMIN
-    )
+    email = User.objects.normalize_email(email.strip()).lower()
+    try:
+        validate_email(email)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(f"{email!r} is not an email address.", field="email") from exc
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(
+                email=email, password=password, role=role, name=name, is_staff=role == Role.ADMIN
+            )
+    except IntegrityError as exc:  # the unique email decides, not a check before the insert
+        raise ValidationFailed(
+            "A user with this email exists.", field="email", code="email_taken"
+        ) from exc
 
 
 def api_token_create(
@@ -46,6 +57,14 @@ def api_token_create(
         raise PermissionDenied("Only admins create tokens for other users.")
     if kind == ApiToken.Kind.PARTNER and user.role != Role.PARTNER:
         raise ValidationFailed("Partner API keys belong to partner users.", field="kind")
+    if expires_at is not None:
+        if timezone.is_naive(expires_at):
+            raise ValidationFailed(
+                "expires_at needs a time zone offset, e.g. 2030-01-01T00:00:00Z.",
+                field="expires_at",
+            )
+        if expires_at <= clock.now():
+            raise ValidationFailed("expires_at is in the past.", field="expires_at")
     secret = TOKEN_PREFIXES[ApiToken.Kind(kind)] + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = ApiToken.objects.create(

@@ -1,7 +1,7 @@
 """Catalog API: products and units (staff writes), registrations (customer self-service)."""
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 from ninja.pagination import CursorPagination, paginate
 
 from pocketdesk.accounts.auth import admin_auth, any_user_auth, customer_auth, staff_auth
@@ -28,8 +28,8 @@ def product_list(request: HttpRequest, q: str = "") -> object:
 
 
 @router.post("/products", response={201: ProductOut}, auth=admin_auth)
-def product_create(request: HttpRequest, payload: ProductIn) -> tuple[int, Product]:
-    return 201, services.product_create(actor=request.auth, **payload.dict())  # type: ignore[attr-defined]
+def product_create(request: HttpRequest, payload: ProductIn) -> Status[Product]:
+    return Status(201, services.product_create(actor=request.auth, **payload.dict()))  # type: ignore[attr-defined]
 
 
 @router.get("/products/{product_id}", response=ProductOut, auth=any_user_auth)
@@ -39,7 +39,7 @@ def product_get(request: HttpRequest, product_id: str) -> Product:
 
 
 @router.post("/products/{product_id}/units", response={201: UnitOut}, auth=admin_auth)
-def unit_create(request: HttpRequest, product_id: str, payload: UnitIn) -> tuple[int, ProductUnit]:
+def unit_create(request: HttpRequest, product_id: str, payload: UnitIn) -> Status[ProductUnit]:
     actor = request.auth  # type: ignore[attr-defined]
     product = selectors.product_get(actor=actor, id_or_gtin=product_id)
     unit = services.unit_create(
@@ -49,7 +49,7 @@ def unit_create(request: HttpRequest, product_id: str, payload: UnitIn) -> tuple
         lot_code=payload.lot,
         manufactured_on=payload.manufactured_on,
     )
-    return 201, unit
+    return Status(201, unit)
 
 
 @router.get("/units/{unit_id}", response=UnitOut, auth=staff_auth)
@@ -63,7 +63,7 @@ def registration_list(request: HttpRequest) -> list[UnitRegistration]:
 
 
 @me_router.post("", response={201: RegistrationOut})
-def registration_create(request: HttpRequest, payload: RegistrationIn) -> tuple[int, UnitRegistration]:
+def registration_create(request: HttpRequest, payload: RegistrationIn) -> Status[UnitRegistration]:
     actor = request.auth  # type: ignore[attr-defined]
     registration = services.unit_register(
         actor=actor,
@@ -72,4 +72,5 @@ def registration_create(request: HttpRequest, payload: RegistrationIn) -> tuple[
         serial=payload.serial,
         purchased_on=payload.purchased_on,
     )
-    return 201, UnitRegistration.objects.select_related("unit__product", "unit__lot").get(pk=registration.pk)
+    registrations = UnitRegistration.objects.select_related("unit__product", "unit__lot")
+    return Status(201, registrations.get(pk=registration.pk))

@@ -39,12 +39,16 @@ class ProductUnit(models.Model):
     public_id = PublicIdField(prefix="unt")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="units")
     serial = models.CharField(max_length=20, help_text="GS1 AI (21), up to 20 characters")
-    lot = models.ForeignKey(Lot, null=True, blank=True, on_delete=models.PROTECT, related_name="units")
+    lot = models.ForeignKey(
+        Lot, null=True, blank=True, on_delete=models.PROTECT, related_name="units"
+    )
     manufactured_on = models.DateField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["product", "serial"], name="catalog_unit_product_serial")
+            models.UniqueConstraint(
+                fields=["product", "serial"], name="catalog_unit_product_serial"
+            )
         ]
 
     def __str__(self) -> str:

@@ -3,9 +3,9 @@
 from django.db.models import QuerySet
 
 from pocketdesk.accounts.models import STAFF_ROLES, User
-from pocketdesk.core.errors import NotFound
 from pocketdesk.catalog.models import Product, ProductUnit, UnitRegistration
 from pocketdesk.catalog.services import gtin_normalize
+from pocketdesk.core.errors import NotFound
 
 
 def product_list(*, actor: User, query: str = "") -> QuerySet[Product]:

@@ -1,18 +1,19 @@
 """Catalog writes: products, lots, units, and unit registration by customers."""
 
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from biip import ParseError
 from biip.gtin import Gtin
 from django.db import IntegrityError, transaction
 
 from pocketdesk.accounts.models import Role, User
+from pocketdesk.catalog.models import Lot, Product, ProductUnit, UnitRegistration
 from pocketdesk.core import clock
 from pocketdesk.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from pocketdesk.core.services import audit_record
 from pocketdesk.customers.models import Customer
 from pocketdesk.customers.services import timeline_record
-from pocketdesk.catalog.models import Lot, Product, ProductUnit, UnitRegistration
 
 
 def gtin_normalize(raw: str) -> str:
@@ -61,7 +62,9 @@ def unit_create(
             lot = None
             if lot_code:
                 lot, _ = Lot.objects.get_or_create(
-                    product=product, code=lot_code.strip(), defaults={"manufactured_on": manufactured_on}
+                    product=product,
+                    code=lot_code.strip(),
+                    defaults={"manufactured_on": manufactured_on},
                 )
             unit = ProductUnit.objects.create(
                 product=product, serial=serial, lot=lot, manufactured_on=manufactured_on
@@ -79,11 +82,17 @@ def unit_register(
     unit = ProductUnit.objects.filter(product__gtin=value, serial=serial.strip()).first()
     if unit is None:
         raise NotFound("No unit with this GTIN and serial number.")
-    if purchased_on is not None and purchased_on > clock.now().date():
+    # "Today" is the customer's today: east of UTC it starts before UTC's does.
+    today = clock.now().astimezone(ZoneInfo(customer.time_zone)).date()
+    if purchased_on is not None and purchased_on > today:
         raise ValidationFailed("The purchase date is in the future.", field="purchased_on")
     try:
         with transaction.atomic():
-            active = UnitRegistration.objects.select_for_update().filter(unit=unit, ended_at__isnull=True).first()
+            active = (
+                UnitRegistration.objects.select_for_update()
+                .filter(unit=unit, ended_at__isnull=True)
+                .first()
+            )
             if active is not None:
                 if active.customer_id == customer.pk:
                     return active

@@ -1,7 +1,9 @@
 """Maps every error kind to `{"code", "detail"}` JSON once, for the whole API."""
 
+import logging
 from typing import Any
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -9,15 +11,29 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from pocketdesk.core.errors import DomainError
 
+logger = logging.getLogger(__name__)
+
+# Where ninja found the bad value; the next part of `loc` is the view's parameter name.
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie", "form", "file"})
+
 
 def _field_errors(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    errors = []
+    errors: list[dict[str, Any]] = []
     for item in raw:
-        loc = [str(part) for part in item.get("loc", []) if part not in ("body", "query", "path")]
-        field = ".".join(part for part in loc if not part.endswith("In") or "." in part)
+        if "loc" not in item and "msg" not in item:
+            # Not a pydantic error: ninja's own checks (e.g. a bad pagination cursor) give
+            # {"<field>": "<message>"}.
+            for field, message in item.items():
+                errors.append({"field": str(field), "message": str(message)})
+            continue
+        loc = [str(part) for part in item.get("loc", [])]
+        # ("body", "payload", "value"): the client knows the field, not our parameter name.
+        loc = loc[2:] if loc[:1] == ["body"] else [part for part in loc if part not in _LOCATIONS]
         message = str(item.get("msg", "invalid"))
         # Pydantic prefixes messages of custom validators with "Value error, ".
-        errors.append({"field": field or None, "message": message.removeprefix("Value error, ")})
+        errors.append(
+            {"field": ".".join(loc) or None, "message": message.removeprefix("Value error, ")}
+        )
     return errors
 
 
@@ -47,8 +63,16 @@ def install_error_handlers(api: NinjaAPI) -> None:
         body = {"code": code.get(exc.status_code, "error"), "detail": str(exc.message)}
         return api.create_response(request, body, status=exc.status_code)
 
+    def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+        if settings.DEBUG:
+            raise exc  # Django's debug page is more use to a developer than our JSON
+        logger.error("api.unhandled_error", extra={"path": request.path}, exc_info=exc)
+        body = {"code": "server_error", "detail": "Something went wrong on our side."}
+        return api.create_response(request, body, status=500)
+
     api.add_exception_handler(DomainError, domain)  # type: ignore[arg-type]
     api.add_exception_handler(NinjaValidationError, validation)  # type: ignore[arg-type]
     api.add_exception_handler(Http404, not_found)  # type: ignore[arg-type]
     api.add_exception_handler(AuthenticationError, unauthenticated)  # type: ignore[arg-type]
     api.add_exception_handler(HttpError, http_error)  # type: ignore[arg-type]
+    api.add_exception_handler(Exception, unexpected)  # type: ignore[arg-type]

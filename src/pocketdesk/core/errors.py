@@ -1,5 +1,8 @@
 """Error types: one per failure kind, each mapped once to `{"code", "detail"}` and a 4xx."""
 
+# The names say the failure kind (NotFound, Conflict); an "Error" suffix on each adds nothing.
+# ruff: noqa: N818
+
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 

@@ -1,5 +1,7 @@
 """Public ids: a short type prefix and a ULID (time-sortable, 80 random bits, unguessable)."""
 
+import os
+import time
 from typing import Any
 
 from django.db import models
@@ -7,7 +9,10 @@ from ulid import ULID
 
 
 def public_id_new(prefix: str) -> str:
-    return f"{prefix}_{str(ULID()).lower()}"
+    # Fresh randomness every time: python-ulid's monotonic mode would make two ids of the same
+    # millisecond differ by one, so one id would reveal its neighbours.
+    stamp = int(time.time() * 1000).to_bytes(6, "big")
+    return f"{prefix}_{str(ULID.from_bytes(stamp + os.urandom(10))).lower()}"
 
 
 class PublicIdField(models.CharField):

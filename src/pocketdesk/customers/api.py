@@ -1,10 +1,10 @@
 """Customer API: self-service under /me, staff search and profiles under /customers."""
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 from ninja.pagination import CursorPagination, paginate
 
-from pocketdesk.accounts.auth import customer_auth, staff_auth
+from pocketdesk.accounts.auth import any_user_auth, customer_auth, staff_auth
 from pocketdesk.customers import selectors, services
 from pocketdesk.customers.models import Consent, ContactPoint, Customer
 from pocketdesk.customers.schemas import (
@@ -81,29 +81,29 @@ def me_contact_points(request: HttpRequest) -> list[ContactPoint]:
 
 
 @me_router.post("/contact-points", response={201: ContactPointOut})
-def me_contact_point_add(request: HttpRequest, payload: ContactPointIn) -> tuple[int, ContactPoint]:
+def me_contact_point_add(request: HttpRequest, payload: ContactPointIn) -> Status[ContactPoint]:
     point = services.contact_point_add(
         actor=request.auth,  # type: ignore[attr-defined]
         customer=_me(request),
         kind=payload.kind,
         value=payload.value,
     )
-    return 201, point
+    return Status(201, point)
 
 
 @me_router.delete("/contact-points/{point_id}", response={204: None})
-def me_contact_point_remove(request: HttpRequest, point_id: str) -> tuple[int, None]:
+def me_contact_point_remove(request: HttpRequest, point_id: str) -> Status[None]:
     point = selectors.contact_point_get(actor=request.auth, public_id=point_id)  # type: ignore[attr-defined]
     services.contact_point_remove(actor=request.auth, point=point)  # type: ignore[attr-defined]
-    return 204, None
+    return Status(204, None)
 
 
 @me_router.post("/contact-points/{point_id}/verification", response={202: None})
-def me_contact_point_verification_start(request: HttpRequest, point_id: str) -> tuple[int, None]:
+def me_contact_point_verification_start(request: HttpRequest, point_id: str) -> Status[None]:
     """Send a one-time code to the contact point."""
     point = selectors.contact_point_get(actor=request.auth, public_id=point_id)  # type: ignore[attr-defined]
     services.contact_point_verification_start(actor=request.auth, point=point)  # type: ignore[attr-defined]
-    return 202, None
+    return Status(202, None)
 
 
 @me_router.post("/contact-points/{point_id}/verify", response=ContactPointOut)
@@ -120,19 +120,21 @@ def customer_search(request: HttpRequest, q: str = "") -> object:
 
 
 @router.post("", response={201: CustomerDetailOut})
-def customer_create(request: HttpRequest, payload: CustomerCreateIn) -> tuple[int, Customer]:
+def customer_create(request: HttpRequest, payload: CustomerCreateIn) -> Status[Customer]:
     customer = services.customer_create(actor=request.auth, **payload.dict())  # type: ignore[attr-defined]
-    return 201, _detail(customer)
+    return Status(201, _detail(customer))
 
 
-@router.get("/{customer_id}", response=CustomerDetailOut)
+@router.get("/{customer_id}", response=CustomerDetailOut, auth=any_user_auth)
 def customer_get(request: HttpRequest, customer_id: str) -> Customer:
+    """Staff read anyone; a customer reads only themself (anyone else is a 404, like a typo)."""
     return _detail(selectors.customer_get(actor=request.auth, public_id=customer_id))  # type: ignore[attr-defined]
 
 
 @router.get("/{customer_id}/timeline", response=list[TimelineEntryOut])
-@paginate(CursorPagination, ordering=("-public_id",))
+@paginate(CursorPagination, ordering=("-at", "-public_id"))
 def customer_timeline(request: HttpRequest, customer_id: str) -> object:
+    """Newest first by when it happened (apps may record events after the fact)."""
     customer = selectors.customer_get(actor=request.auth, public_id=customer_id)  # type: ignore[attr-defined]
     return selectors.timeline_list(actor=request.auth, customer=customer)  # type: ignore[attr-defined]
 
@@ -144,6 +146,3 @@ def customer_merge(request: HttpRequest, customer_id: str, payload: MergeIn) -> 
     target = selectors.customer_get(actor=actor, public_id=customer_id)
     source = selectors.customer_get(actor=actor, public_id=payload.source)
     return _detail(services.customer_merge(actor=actor, source=source, target=target))
-
-
-

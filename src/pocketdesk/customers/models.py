@@ -141,7 +141,9 @@ class Consent(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["customer", "purpose"], name="customers_consent_purpose")
+            models.UniqueConstraint(
+                fields=["customer", "purpose"], name="customers_consent_purpose"
+            )
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,13 @@ from django.db.models import Prefetch, QuerySet
 
 from pocketdesk.accounts.models import STAFF_ROLES, Role, User
 from pocketdesk.core.errors import NotFound
-from pocketdesk.customers.models import PHONE_KINDS, ChannelKind, ContactPoint, Customer, TimelineEntry
+from pocketdesk.customers.models import (
+    PHONE_KINDS,
+    ChannelKind,
+    ContactPoint,
+    Customer,
+    TimelineEntry,
+)
 
 TIMELINE_ON_360 = 50
 
@@ -55,17 +61,21 @@ def customer_search(*, actor: User, query: str) -> QuerySet[Customer]:
     customers = Customer.objects.filter(merged_into__isnull=True)
     if not query:
         return customers.order_by("-public_id")
-    if query.startswith("cus_"):
+    if query.lower().startswith("cus_"):  # ids are read aloud and retyped in any case
         return customers.filter(public_id=query.lower())
     if "@" in query:
         email = query.lower()
         return customers.filter(
-            pk__in=ContactPoint.objects.filter(kind=ChannelKind.EMAIL, value=email).values("customer_id")
+            pk__in=ContactPoint.objects.filter(kind=ChannelKind.EMAIL, value=email).values(
+                "customer_id"
+            )
         ).order_by("-public_id")
     phone = _as_phone(query)
     if phone is not None:
         return customers.filter(
-            pk__in=ContactPoint.objects.filter(kind__in=PHONE_KINDS, value=phone).values("customer_id")
+            pk__in=ContactPoint.objects.filter(kind__in=PHONE_KINDS, value=phone).values(
+                "customer_id"
+            )
         ).order_by("-public_id")
     return customers.filter(name__icontains=query).order_by("-public_id")
 

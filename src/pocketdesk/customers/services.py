@@ -43,34 +43,37 @@ CODES_PER_HOUR = 5
 # --- checks ----------------------------------------------------------------------------
 
 
-def phone_normalize(raw: str, *, region: str | None = None) -> str:
-    """E.164 form of a phone number typed in any common format; 422 when it is not one."""
+def phone_normalize(raw: str, *, region: str | None = None, field: str = "phone") -> str:
+    """E.164 form of a phone number typed in any common format; 422 when it is not one.
+
+    `field` names the input in the error, so a client can point at the right box.
+    """
     try:
         number = phonenumbers.parse(raw, region or settings.PD_DEFAULT_REGION)
     except phonenumbers.NumberParseException as exc:
-        raise ValidationFailed(f"{raw!r} is not a phone number.", field="phone") from exc
+        raise ValidationFailed(f"{raw!r} is not a phone number.", field=field) from exc
     if not phonenumbers.is_valid_number(number):
-        raise ValidationFailed(f"{raw!r} is not a valid phone number.", field="phone")
+        raise ValidationFailed(f"{raw!r} is not a valid phone number.", field=field)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def email_normalize(raw: str) -> str:
+def email_normalize(raw: str, *, field: str = "email") -> str:
     value = raw.strip()
     try:
         validate_email(value)
     except DjangoValidationError as exc:
-        raise ValidationFailed(f"{raw!r} is not an email address.", field="email") from exc
-    local, _, domain = value.rpartition("@")
-    return f"{local}@{domain.lower()}".lower()
+        raise ValidationFailed(f"{raw!r} is not an email address.", field=field) from exc
+    return value.lower()
 
 
 def contact_value_normalize(kind: str, raw: str) -> str:
+    """The stored form of a contact point value; errors name the `value` input."""
     if kind not in ChannelKind.values:
         raise ValidationFailed(f"Unknown contact point kind {kind!r}.", field="kind")
     if kind in PHONE_KINDS:
-        return phone_normalize(raw)
+        return phone_normalize(raw, field="value")
     if kind == ChannelKind.EMAIL:
-        return email_normalize(raw)
+        return email_normalize(raw, field="value")
     value = raw.strip()
     if kind == ChannelKind.WEBPUSH and not value.startswith("https://"):
         raise ValidationFailed("A push subscription endpoint is an https URL.", field="value")
@@ -111,9 +114,7 @@ def send_windows_check(windows: Sequence[Window]) -> list[Window]:
         if window.weekday in seen:
             raise ValidationFailed("One send window per weekday.", field="send_windows")
         if window.ends_at <= window.starts_at:
-            raise ValidationFailed(
-                "A send window must end after it starts.", field="send_windows"
-            )
+            raise ValidationFailed("A send window must end after it starts.", field="send_windows")
         seen.add(window.weekday)
     return sorted(windows, key=lambda w: w.weekday)
 
@@ -121,7 +122,9 @@ def send_windows_check(windows: Sequence[Window]) -> list[Window]:
 def channel_ranking_check(ranking: Sequence[str]) -> list[str]:
     unknown = [kind for kind in ranking if kind not in ChannelKind.values]
     if unknown:
-        raise ValidationFailed(f"Unknown channel kinds: {', '.join(unknown)}.", field="channel_ranking")
+        raise ValidationFailed(
+            f"Unknown channel kinds: {', '.join(unknown)}.", field="channel_ranking"
+        )
     if len(set(ranking)) != len(ranking):
         raise ValidationFailed("A channel appears twice in the ranking.", field="channel_ranking")
     return list(ranking)
@@ -186,7 +189,9 @@ def customer_create(
                 updated_at=now,
             )
             for kind, value in points:
-                ContactPoint.objects.create(customer=customer, kind=kind, value=value, created_at=now)
+                ContactPoint.objects.create(
+                    customer=customer, kind=kind, value=value, created_at=now
+                )
             timeline_record(
                 customer=customer,
                 kind="customer.created",
@@ -282,7 +287,9 @@ def _code_hash(point: ContactPoint, code: str) -> str:
     ).hexdigest()
 
 
-def contact_point_verification_start(*, actor: User | None, point: ContactPoint) -> VerificationCode:
+def contact_point_verification_start(
+    *, actor: User | None, point: ContactPoint
+) -> VerificationCode:
     """Send a six-digit code to the contact point (after commit)."""
     sender = verification_senders.get(point.kind)
     if sender is None:
@@ -380,15 +387,22 @@ def preferences_update(
     with transaction.atomic():
         for field, value in changes.items():
             setattr(customer, field, value)
-        if windows is not None:
+        if windows is not None and _windows_of(customer) != [
+            (w.weekday, w.starts_at, w.ends_at) for w in windows
+        ]:
             SendWindow.objects.filter(customer=customer).delete()
             SendWindow.objects.bulk_create(
-                SendWindow(customer=customer, weekday=w.weekday, starts_at=w.starts_at, ends_at=w.ends_at)
+                SendWindow(
+                    customer=customer, weekday=w.weekday, starts_at=w.starts_at, ends_at=w.ends_at
+                )
                 for w in windows
             )
             changes["send_windows"] = [
-                {"weekday": w.weekday, "starts_at": w.starts_at.isoformat("minutes"),
-                 "ends_at": w.ends_at.isoformat("minutes")}
+                {
+                    "weekday": w.weekday,
+                    "starts_at": w.starts_at.isoformat("minutes"),
+                    "ends_at": w.ends_at.isoformat("minutes"),
+                }
                 for w in windows
             ]
         if not changes:
@@ -404,6 +418,11 @@ def preferences_update(
             data=changes,
         )
     return customer
+
+
+def _windows_of(customer: Customer) -> list[tuple[int, time, time]]:
+    rows = SendWindow.objects.filter(customer=customer).order_by("weekday")
+    return list(rows.values_list("weekday", "starts_at", "ends_at"))
 
 
 def consent_set(
@@ -448,12 +467,19 @@ def customer_merge(*, actor: User, source: Customer, target: Customer) -> Custom
         raise ValidationFailed("A customer cannot be merged into itself.", field="target")
     with transaction.atomic():
         first, second = sorted([source.pk, target.pk])
-        locked = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=[first, second]).order_by("pk")}
+        locked = {
+            c.pk: c
+            for c in Customer.objects.select_for_update()
+            .filter(pk__in=[first, second])
+            .order_by("pk")
+        }
         source, target = locked[source.pk], locked[target.pk]
         if source.merged_into_id == target.pk:
             return target
         if source.merged_into_id is not None or target.merged_into_id is not None:
-            raise Conflict("One of these customers was already merged elsewhere.", code="already_merged")
+            raise Conflict(
+                "One of these customers was already merged elsewhere.", code="already_merged"
+            )
         moved = _move_references(source, target)
         if target.user_id is None and source.user_id is not None:
             target.user_id, source.user_id = source.user_id, None

@@ -4,7 +4,7 @@ the employee layout, and the PWA plumbing (manifest, service worker, offline pag
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import connection
+from django.db import connection, transaction
 from django.forms import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -72,21 +72,22 @@ def customer_settings(request: HttpRequest) -> HttpResponse:
     form = SettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            customer_services.preferences_update(
-                actor=actor,
-                customer=customer,
-                language=form.cleaned_data["language"],
-                time_zone=form.cleaned_data["time_zone"],
-                send_windows=form.send_windows(),
-            )
-            for purpose in form.consent_purposes():
-                customer_services.consent_set(
+            with transaction.atomic():  # all of the form or none of it
+                customer_services.preferences_update(
                     actor=actor,
                     customer=customer,
-                    purpose=purpose,
-                    granted=form.cleaned_data[purpose],
-                    source="web",
+                    language=form.cleaned_data["language"],
+                    time_zone=form.cleaned_data["time_zone"],
+                    send_windows=form.send_windows(),
                 )
+                for purpose in form.consent_purposes():
+                    customer_services.consent_set(
+                        actor=actor,
+                        customer=customer,
+                        purpose=purpose,
+                        granted=form.cleaned_data[purpose],
+                        source="web",
+                    )
         except DomainError as error:
             form.add_error(None, error.detail)
         except ValidationError as error:

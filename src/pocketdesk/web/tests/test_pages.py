@@ -179,3 +179,28 @@ def test_pages_send_a_content_security_policy():
 @pytest.mark.django_db
 def test_healthz():
     assert Client().get("/healthz").json() == {"ok": True}
+
+
+def test_login_ignores_email_case_and_throttles_across_cases(make_user):
+    # given a user whose email is stored lower-case
+    make_user("customer", email="ada@example.com", password=PASSWORD)
+    # when they type it capitalised, as phone keyboards do, it works
+    response = Client().post("/login/", {"username": "Ada@Example.com", "password": PASSWORD})
+    assert response.status_code == 302
+    # and failures in different cases add up to one lock-out
+    client = Client()
+    for n, typed in enumerate(
+        [
+            "ada@example.com",
+            "ADA@example.com",
+            "Ada@example.com",
+            "aDa@example.com",
+            "adA@example.com",
+        ]
+    ):
+        status = client.post("/login/", {"username": typed, "password": "wrong"}).status_code
+        assert status == (429 if n == 4 else 200)
+    assert (
+        client.post("/login/", {"username": "ada@example.com", "password": PASSWORD}).status_code
+        == 429
+    )
