@@ -8,6 +8,7 @@ from pocketdesk.catalog.api import router as catalog_router
 from pocketdesk.core.api import install_error_handlers
 from pocketdesk.customers.api import me_router as customers_me_router
 from pocketdesk.customers.api import router as customers_router
+from pocketdesk.links.api import router as links_router
 
 api = NinjaAPI(
     title="pocketdesk API",
@@ -22,3 +23,4 @@ api.add_router("/me/registrations", catalog_me_router)
 api.add_router("/customers", customers_router)
 api.add_router("/catalog", catalog_router)
 api.add_router("/accounts", accounts_router)
+api.add_router("/links", links_router)

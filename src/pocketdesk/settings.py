@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "pocketdesk.accounts",
     "pocketdesk.customers",
     "pocketdesk.catalog",
+    "pocketdesk.links",
     "pocketdesk.web",
     "pocketdesk.demo",
 ]
@@ -294,6 +295,15 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "pocketdesk <support@l
 # Browsers open websockets here; the ASGI process serves /ws/ (see README, "Serving").
 PD_WS_URL = os.environ.get("PD_WS_URL", "")
 PD_SITE_NAME = os.environ.get("PD_SITE_NAME", "pocketdesk")
+# The public origin printed into QR codes and short links (no trailing slash).
+PD_PUBLIC_URL = os.environ.get("PD_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- links ------------------------------------------------------------------------------
+# Optional allow-list of link target domains (subdomains included); empty allows any.
+PD_LINK_DOMAINS = [d.lower() for d in env_list("PD_LINK_DOMAINS")]
+# Scans are written by a background thread in batches; tests flush explicitly instead.
+PD_VISITS_IN_BACKGROUND = env_bool("PD_VISITS_IN_BACKGROUND", PD_MODE != "test")
+PD_VISITS_FLUSH_SECONDS = float(os.environ.get("PD_VISITS_FLUSH_SECONDS", "1"))
 
 LOGGING = {
     "version": 1,

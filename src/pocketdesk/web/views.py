@@ -22,7 +22,7 @@ from pocketdesk.web.home import home_sections
 SEARCH_RESULTS = 20
 
 
-def _require_role(request: HttpRequest, roles: frozenset[str] | set[str]) -> User:
+def require_role(request: HttpRequest, roles: frozenset[str] | set[str]) -> User:
     """The signed-in user when their role is one of `roles`; 403 otherwise."""
     user = request.user
     if not isinstance(user, User) or user.role not in roles:
@@ -37,7 +37,7 @@ class LoginView(auth_views.LoginView):
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    user = _require_role(request, set(Role.values))
+    user = require_role(request, set(Role.values))
     role = user.role
     if role in STAFF_ROLES:
         return redirect("web:console")
@@ -57,7 +57,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def customer_settings(request: HttpRequest) -> HttpResponse:
-    actor = _require_role(request, {Role.CUSTOMER})
+    actor = require_role(request, {Role.CUSTOMER})
     customer = customer_selectors.customer_of_user(actor=actor)
     consents = {c.purpose: c.granted for c in customer.consents.all()}
     windows = list(customer.send_windows.all())
@@ -102,7 +102,7 @@ def customer_settings(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def console(request: HttpRequest) -> HttpResponse:
-    actor = _require_role(request, STAFF_ROLES)
+    actor = require_role(request, STAFF_ROLES)
     query = request.GET.get("q", "")
     results = []
     if query:
@@ -117,7 +117,7 @@ def console(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def customer_360(request: HttpRequest, public_id: str) -> HttpResponse:
-    actor = _require_role(request, STAFF_ROLES)
+    actor = require_role(request, STAFF_ROLES)
     try:
         customer = customer_selectors.customer_360(actor=actor, public_id=public_id)
     except NotFound:
@@ -127,7 +127,7 @@ def customer_360(request: HttpRequest, public_id: str) -> HttpResponse:
 
 @login_required
 def field(request: HttpRequest) -> HttpResponse:
-    _require_role(request, {Role.EMPLOYEE, Role.ADMIN})
+    require_role(request, {Role.EMPLOYEE, Role.ADMIN})
     return render(request, "web/field.html")
 
 

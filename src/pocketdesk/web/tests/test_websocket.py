@@ -1,44 +1,25 @@
 """The websocket process: a real uvicorn serving the ASGI app, spoken to by a real client."""
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection
 from django.test import Client
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+
+from conftest import free_port, wait_for_port
 
 from pocketdesk.core.realtime import realtime_push
 
 ORIGIN = "http://127.0.0.1:8000"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _test_database_url() -> str:
-    """The URL of the test database, for the server process the test starts."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture(scope="module")
-def ws_server(django_db_setup, django_db_blocker) -> Iterator[str]:
-    port = _free_port()
-    with django_db_blocker.unblock():
-        env = {**os.environ, "PD_MODE": "test", "DATABASE_URL": _test_database_url()}
+def ws_server(server_env) -> Iterator[str]:
+    port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -52,15 +33,9 @@ def ws_server(django_db_setup, django_db_blocker) -> Iterator[str]:
             "--log-level",
             "warning",
         ],
-        env=env,
+        env=server_env,
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    else:
+    if not wait_for_port(port):
         process.kill()
         pytest.fail("uvicorn did not start")
     yield f"ws://127.0.0.1:{port}"
