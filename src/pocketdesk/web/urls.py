@@ -17,4 +17,5 @@ urlpatterns = [
     path("sw.js", views.service_worker, name="service-worker"),
     path("offline/", views.offline, name="offline"),
     path("healthz", views.healthz, name="healthz"),
+    path("livez", views.livez, name="livez"),
 ]

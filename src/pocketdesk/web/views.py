@@ -152,6 +152,12 @@ def offline(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+def livez(request: HttpRequest) -> HttpResponse:
+    """Liveness without the database: also the benchmarks' hello-world."""
+    return HttpResponse(b"ok", content_type="text/plain")
+
+
+@require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness plus one indexed SELECT: also the benchmarks' bare endpoint."""
     with connection.cursor() as cursor:
