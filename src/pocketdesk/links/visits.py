@@ -1,6 +1,6 @@
 """Scan recording off the request path: visits wait in memory and are written in batches by a
-background thread (every PD_VISITS_FLUSH_SECONDS, or at 500 waiting), and once more when the process exits
-cleanly, so a graceful restart loses none. Bots are recognised at write time, not per request."""
+background thread (every PD_VISITS_FLUSH_SECONDS, or at 500 waiting), and once more when the
+process exits cleanly, so a graceful restart loses none. Bots are recognised at write time."""
 
 import atexit
 import ipaddress

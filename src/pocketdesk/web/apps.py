@@ -24,7 +24,12 @@ class WebConfig(AppConfig):
     verbose_name = "Web"
 
     def ready(self) -> None:
+        from pocketdesk.web.console_nav import ConsoleNavItem, console_nav_register
         from pocketdesk.web.home import HomeSection, home_section_register
+
+        console_nav_register(
+            ConsoleNavItem(key="customers", title=_("Customers"), url_name="web:console", order=10)
+        )
 
         home_section_register(
             HomeSection(

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import free_port, wait_for_port
 
 from pocketdesk.links.models import Link, Visit

@@ -6,11 +6,10 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from conftest import free_port, wait_for_port
 from django.test import Client
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
-
-from conftest import free_port, wait_for_port
 
 from pocketdesk.core.realtime import realtime_push
 
