@@ -7,5 +7,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("", include("pocketdesk.links.urls")),
+    path("", include("pocketdesk.links.urls_public")),
     path("", include("pocketdesk.web.urls")),
 ]

@@ -1,6 +1,12 @@
 from django.contrib import admin
 
-from pocketdesk.catalog.models import Lot, Product, ProductUnit, UnitRegistration
+from pocketdesk.catalog.models import (
+    Lot,
+    Product,
+    ProductDocument,
+    ProductUnit,
+    UnitRegistration,
+)
 
 
 @admin.register(Product)
@@ -23,3 +29,11 @@ class ProductUnitAdmin(admin.ModelAdmin):
 @admin.register(UnitRegistration)
 class UnitRegistrationAdmin(admin.ModelAdmin):
     list_display = ["unit", "customer", "purchased_on", "registered_at", "ended_at"]
+
+
+@admin.register(ProductDocument)
+class ProductDocumentAdmin(admin.ModelAdmin):
+    list_display = ["product", "kind", "language", "title"]
+    list_filter = ["kind", "language"]
+    search_fields = ["title", "product__gtin", "product__name"]
+    autocomplete_fields = ["product"]

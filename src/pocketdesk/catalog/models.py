@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from pocketdesk.core.ids import PublicIdField
 from pocketdesk.customers.models import Customer
@@ -75,3 +76,39 @@ class UnitRegistration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.unit} → {self.customer_id}"
+
+
+class ProductDocument(models.Model):
+    """A document that helps with a product: a setup guide, a manual or a video, in one language."""
+
+    class Kind(models.TextChoices):
+        SETUP_GUIDE = "setup_guide", _("Setup guide")
+        MANUAL = "manual", _("Manual")
+        VIDEO = "video", _("Video")
+
+    public_id = PublicIdField(prefix="doc")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="documents")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    url = models.URLField(max_length=2000)
+    language = models.CharField(
+        max_length=12, help_text="a language tag such as 'en' or 'fr-CA' (RFC 5646)"
+    )
+
+    class Meta:
+        ordering = ["kind", "language", "title"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["setup_guide", "manual", "video"]),
+                name="catalog_document_kind",
+            ),
+            # Shown as links and redirected to from public pages: never javascript: or data:.
+            models.CheckConstraint(
+                condition=Q(url__startswith="https://") | Q(url__startswith="http://"),
+                name="catalog_document_http_url",
+            ),
+            models.CheckConstraint(condition=~Q(language=""), name="catalog_document_language"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.language})"
