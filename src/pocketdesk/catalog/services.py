@@ -8,7 +8,7 @@ from biip.gtin import Gtin
 from django.db import IntegrityError, transaction
 
 from pocketdesk.accounts.models import Role, User
-from pocketdesk.catalog.models import Lot, Product, ProductUnit, UnitRegistration
+from pocketdesk.catalog.models import Lot, Product, ProductDocument, ProductUnit, UnitRegistration
 from pocketdesk.core import clock
 from pocketdesk.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from pocketdesk.core.services import audit_record
@@ -111,3 +111,24 @@ def unit_register(
     except IntegrityError as exc:
         raise Conflict("This unit is registered to someone else.", code="unit_registered") from exc
     return registration
+
+
+def document_add(
+    *, actor: User | None, product: Product, kind: str, title: str, url: str, language: str
+) -> ProductDocument:
+    """Attach a setup guide, manual or video to a product (admins, or the system when None)."""
+    if actor is not None:
+        _require_admin(actor)
+    if kind not in ProductDocument.Kind.values:
+        raise ValidationFailed(f"Unknown document kind {kind!r}.", field="kind")
+    if not url.startswith(("https://", "http://")) or len(url) > 2000:
+        raise ValidationFailed("A document URL is an absolute http(s) URL.", field="url")
+    if not language.strip() or len(language) > 12:
+        raise ValidationFailed("A document needs a language tag such as 'en'.", field="language")
+    with transaction.atomic():
+        document = ProductDocument.objects.create(
+            product=product, kind=kind, title=title[:200], url=url, language=language.strip()
+        )
+        if actor is not None:
+            audit_record(actor=actor, action="product_document.added", target=document)
+    return document

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 
 import phonenumbers
+from django.conf import settings
 from django.db import transaction
 from faker import Faker
 
 from pocketdesk.accounts.models import Role, User
 from pocketdesk.accounts.services import user_create
 from pocketdesk.catalog.models import Lot, Product, ProductUnit
-from pocketdesk.catalog.services import unit_register
+from pocketdesk.catalog.services import document_add, unit_register
 from pocketdesk.core import clock
 from pocketdesk.customers.models import (
     ChannelKind,
@@ -27,6 +28,8 @@ from pocketdesk.customers.models import (
     TimelineEntry,
 )
 from pocketdesk.customers.services import consent_set, customer_create
+from pocketdesk.links.models import Link
+from pocketdesk.links.services import link_create
 
 DEMO_PASSWORD = "pocketdesk-demo"  # noqa: S105 - printed for the demo on purpose
 DEMO_LOGINS = {
@@ -36,6 +39,7 @@ DEMO_LOGINS = {
     Role.ADMIN: "admin@example.com",
 }
 DEMO_CUSTOMER_PHONE = "+14155552671"
+DEMO_LINK_CODE = "r3-setup"
 BATCH = 2000
 
 
@@ -232,6 +236,29 @@ def seed_logins_and_catalog() -> dict[str, str]:
                 serial=f"SN{n:06d}",
                 defaults={"lot": lot, "manufactured_on": lot.manufactured_on},
             )
+        if not product.documents.exists():
+            slug = name.split(" (")[0].lower().replace(" ", "-")
+            for kind, title, language in (
+                ("setup_guide", f"Set up your {name}", "en"),
+                ("setup_guide", f"Installer votre {name}", "fr"),
+                ("manual", f"{name} user manual", "en"),
+            ):
+                document_add(
+                    actor=None,
+                    product=product,
+                    kind=kind,
+                    title=title,
+                    url=f"https://example.com/{brand.lower()}/{slug}/{kind}-{language}",
+                    language=language,
+                )
+    if not Link.objects.filter(code=DEMO_LINK_CODE).exists():
+        # The code printed on the robot vacuum's box: opens its product page and setup guide.
+        link_create(
+            actor=None,
+            code=DEMO_LINK_CODE,
+            title="Aster R3 box insert",
+            target_url=f"{settings.PD_PUBLIC_URL}/01/{PRODUCTS[0][0]}",
+        )
     unit_register(
         actor=users[Role.CUSTOMER],
         customer=customer,
