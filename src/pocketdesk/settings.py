@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "pocketdesk.accounts",
     "pocketdesk.customers",
     "pocketdesk.catalog",
+    "pocketdesk.messaging",
     "pocketdesk.links",
     "pocketdesk.web",
     "pocketdesk.demo",

@@ -1,0 +1,1 @@
+"""Channel adapters: inbound webhooks, outbound sends and delivery receipts, per provider."""
