@@ -148,3 +148,41 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _chromium_path() -> str | None:
+    import shutil
+
+    candidate = os.environ.get("PD_CHROMIUM") or "/usr/bin/chromium"
+    return candidate if os.path.exists(candidate) else shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Any:
+    """Debian's Chromium driven by Playwright. Without one: skipped loudly, or failed under CI."""
+    path = _chromium_path()
+    if path is None:
+        message = "Chromium not found (install Debian's chromium or set PD_CHROMIUM): browser tests"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " are required under CI=true")
+        print(f"\n!!! {message} SKIPPED !!!\n")  # noqa: T201 - loud on purpose
+        pytest.skip(message + " skipped")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls around it are sync.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=path,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()

@@ -4,10 +4,7 @@ Chromium too."""
 
 import base64
 import io
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -179,30 +176,6 @@ def test_symbol_rows_refuse_what_does_not_fit():
 
 
 # --- the same SVG painted by Chromium ------------------------------------------------------
-
-
-def _chromium_path() -> str | None:
-    candidate = os.environ.get("PD_CHROMIUM") or "/usr/bin/chromium"
-    return candidate if os.path.exists(candidate) else shutil.which("chromium")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    path = _chromium_path()
-    if path is None:
-        message = "Chromium not found (install Debian's chromium or set PD_CHROMIUM): SVG QR test"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " is required under CI=true")
-        print(f"\n!!! {message} SKIPPED !!!\n")  # noqa: T201 - loud on purpose
-        pytest.skip(message + " skipped")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=path, headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.mark.browser

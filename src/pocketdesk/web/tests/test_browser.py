@@ -1,53 +1,15 @@
 """Real-browser journeys: Playwright driving Debian's Chromium against the live test server."""
 
-import os
-import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from pocketdesk.customers.models import SendWindow
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-Secret-123"
 FIRST_LOAD_BUDGET = 60 * 1024
-
-
-def _chromium_path() -> str | None:
-    candidate = os.environ.get("PD_CHROMIUM") or "/usr/bin/chromium"
-    return candidate if os.path.exists(candidate) else shutil.which("chromium")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    path = _chromium_path()
-    if path is None:
-        message = "Chromium not found (install Debian's chromium or set PD_CHROMIUM): browser tests"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " are required under CI=true")
-        print(f"\n!!! {message} SKIPPED !!!\n")  # noqa: T201 - loud on purpose
-        pytest.skip(message + " skipped")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=path,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield launched
-        launched.close()
 
 
 def _login(page: Any, base: str, email: str) -> None:
@@ -58,7 +20,7 @@ def _login(page: Any, base: str, email: str) -> None:
 
 
 def test_customer_sets_french_and_quiet_hours_agent_sees_it(
-    browser, live_server, make_customer, agent
+    chromium, live_server, make_customer, agent
 ):
     # given a customer with a US phone number, and an agent
     customer = make_customer(
@@ -67,7 +29,7 @@ def test_customer_sets_french_and_quiet_hours_agent_sees_it(
     base = live_server.url
 
     # when the customer, on a 360×740 phone, signs in
-    phone = browser.new_context(
+    phone = chromium.new_context(
         viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True
     )
     page = phone.new_page()
@@ -109,7 +71,7 @@ def test_customer_sets_french_and_quiet_hours_agent_sees_it(
     assert SendWindow.objects.filter(customer=customer).count() == 7
 
     # when an agent searches by the phone typed another way
-    desk = browser.new_context(viewport={"width": 1280, "height": 800})
+    desk = chromium.new_context(viewport={"width": 1280, "height": 800})
     console = desk.new_page()
     _login(console, base, agent.email)
     console.wait_for_url(f"{base}/console/")
