@@ -157,9 +157,12 @@ def _chromium_path() -> str | None:
     return candidate if os.path.exists(candidate) else shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Any:
-    """Debian's Chromium driven by Playwright. Without one: skipped loudly, or failed under CI."""
+    """Debian's Chromium driven by Playwright. Without one: skipped loudly, or failed under CI.
+
+    Module-scoped: Playwright's sync API keeps an event loop running in this thread, which
+    would break async_to_sync in every later test of the session."""
     path = _chromium_path()
     if path is None:
         message = "Chromium not found (install Debian's chromium or set PD_CHROMIUM): browser tests"
