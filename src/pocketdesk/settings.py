@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "pocketdesk.customers",
     "pocketdesk.catalog",
     "pocketdesk.messaging",
+    "pocketdesk.conversations",
     "pocketdesk.links",
     "pocketdesk.web",
     "pocketdesk.demo",

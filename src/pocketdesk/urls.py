@@ -6,6 +6,7 @@ from pocketdesk.api import api
 urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
+    path("", include("pocketdesk.messaging.urls")),
     path("", include("pocketdesk.links.urls")),
     path("", include("pocketdesk.links.urls_public")),
     path("", include("pocketdesk.web.urls")),

@@ -524,3 +524,40 @@ def _move_references(source: Customer, target: Customer) -> dict[str, int]:
         if count:
             moved[model._meta.label_lower] = count
     return moved
+
+
+def customer_for_contact(*, kind: str, value: str) -> tuple[Customer, ContactPoint]:
+    """Who is behind an inbound handle: its contact point's customer (following merges), or a
+    new lead customer holding that contact point. Safe when two messages race."""
+    normalised = contact_value_normalize(kind, value)
+    for _attempt in range(2):
+        point = (
+            ContactPoint.objects.select_related("customer")
+            .filter(kind=kind, value=normalised)
+            .first()
+        )
+        if point is not None:
+            customer = point.customer
+            while customer.merged_into_id is not None:
+                customer = Customer.objects.get(pk=customer.merged_into_id)
+            return customer, point
+        now = clock.now()
+        try:
+            with transaction.atomic():
+                customer = Customer.objects.create(
+                    name="", is_lead=True, created_at=now, updated_at=now
+                )
+                point = ContactPoint.objects.create(
+                    customer=customer, kind=kind, value=normalised, created_at=now
+                )
+                timeline_record(
+                    customer=customer,
+                    kind="customer.created",
+                    summary=f"Lead created from an inbound {point.get_kind_display()} message",
+                    source="customers",
+                    data={"contact_point": point.public_id},
+                )
+            return customer, point
+        except IntegrityError:
+            continue  # another message created it first: read it
+    raise Conflict("Could not resolve the sender.", code="sender_unresolved")
