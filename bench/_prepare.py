@@ -1,4 +1,5 @@
-"""Run in the bench server's env: `status` or `fixture` (new agent token); prints one JSON line."""
+"""Run in the bench server's env: `status`, `fixture` (new agent token), `link` (the redirect
+bench's link, made afresh) or `visits` (what the server recorded for it); prints one JSON line."""
 
 import json
 import os
@@ -18,8 +19,27 @@ from pocketdesk.accounts.models import Role, User  # noqa: E402
 from pocketdesk.accounts.services import api_token_create  # noqa: E402
 from pocketdesk.customers.models import PHONE_KINDS, ContactPoint, Customer  # noqa: E402
 from pocketdesk.demo.seed import DEMO_CUSTOMER_PHONE, DEMO_LOGINS  # noqa: E402
+from pocketdesk.links.models import Link, Visit  # noqa: E402
+from pocketdesk.links.services import link_create  # noqa: E402
 
 AGENT_EMAIL = DEMO_LOGINS[Role.AGENT]
+# The redirect bench's link: two rules a scan from an English-speaking Android phone does not
+# match (the second only on its last condition), so every scan ends at the fallback target.
+LINK_CODE = "bench-redirect"
+LINK_TARGET = "https://example.com/setup"
+LINK_RULES = [
+    {
+        "target_url": "https://apps.apple.com/app/id1",
+        "conditions": [{"type": "device", "value": "ios"}],
+    },
+    {
+        "target_url": "https://example.com/fr/android",
+        "conditions": [
+            {"type": "device", "value": "android"},
+            {"type": "language", "value": "fr"},
+        ],
+    },
+]
 
 
 def database() -> dict[str, Any]:
@@ -72,8 +92,33 @@ def fixture() -> dict[str, Any]:
     }
 
 
+def link() -> dict[str, Any]:
+    """The redirect bench's link, made afresh: an earlier run's link and visits are deleted, so
+    the visits counted afterwards are this run's."""
+    Visit.objects.filter(code=LINK_CODE).delete()
+    Link.objects.filter(code=LINK_CODE).delete()
+    made = link_create(actor=None, target_url=LINK_TARGET, code=LINK_CODE, rules=LINK_RULES)
+    return {
+        "code": made.code,
+        "target_url": made.target_url,
+        "rules": made.rules.count(),
+        "database": database(),
+    }
+
+
+def visits() -> dict[str, Any]:
+    """What the server recorded for the redirect bench's link."""
+    recorded = Visit.objects.filter(code=LINK_CODE)
+    return {
+        "visits": recorded.count(),
+        "redirects": recorded.filter(outcome="redirect").count(),
+        "bots": recorded.filter(is_bot=True).count(),
+        "visit_count": Link.objects.get(code=LINK_CODE).visit_count,
+    }
+
+
 if __name__ == "__main__":
-    actions = {"status": status, "fixture": fixture}
+    actions = {"status": status, "fixture": fixture, "link": link, "visits": visits}
     if len(sys.argv) != 2 or sys.argv[1] not in actions:
         sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(actions)}}}")
     print(json.dumps(actions[sys.argv[1]]()))

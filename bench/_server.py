@@ -54,7 +54,8 @@ def _pocketdesk(env: dict[str, str], *args: str, show_output: bool = False) -> N
         raise BenchError(f"`pocketdesk {' '.join(args)}` failed ({done.returncode}):\n{detail}")
 
 
-def _prepare_json(env: dict[str, str], action: str) -> dict[str, Any]:
+def prepare_json(env: dict[str, str], action: str) -> dict[str, Any]:
+    """Run `bench/_prepare.py action` in the bench env: the JSON line it prints."""
     done = subprocess.run(
         [sys.executable, str(BENCH_DIR / "_prepare.py"), action],
         env=env,
@@ -84,7 +85,7 @@ def prepare(env: dict[str, str]) -> dict[str, Any]:
     else (a real one behind a stray DATABASE_URL) is refused before migrate touches it.
     Returns the token, the demo customer's id and phone, and the database description.
     """
-    state = _prepare_json(env, "status")
+    state = prepare_json(env, "status")
     database = describe_database(state["database"])
     empty = state["tables"] == 0 or (
         state["pocketdesk_tables"] and state["customers"] == 0 and state["users"] == 0
@@ -110,7 +111,7 @@ def prepare(env: dict[str, str]) -> dict[str, Any]:
     else:
         console.print(f"bench: reusing the seeded data in {database}")
     _pocketdesk(env, "collectstatic", "--no-input", "-v", "0")
-    return _prepare_json(env, "fixture")
+    return prepare_json(env, "fixture")
 
 
 def free_port() -> int:
@@ -143,6 +144,8 @@ class Gunicorn:
         self.port = free_port()
         self.log_path: Path = VAR_DIR / "gunicorn.log"
         self.process: subprocess.Popen[bytes] | None = None
+        # gunicorn's exit status once stopped (0: every worker shut down cleanly).
+        self.exit_code: int | None = None
         self._log: IO[bytes] | None = None
 
     @property
@@ -244,6 +247,8 @@ class Gunicorn:
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
+            if process is not None:
+                self.exit_code = process.returncode
             if self._log is not None:
                 self._log.close()
                 self._log = None

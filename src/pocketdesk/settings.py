@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "pocketdesk.links.middleware.ScanFastPathMiddleware",
     "pocketdesk.core.middleware.ApiJsonErrorsMiddleware",
     "pocketdesk.core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",

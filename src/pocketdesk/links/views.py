@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections.abc import Iterator, Mapping
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -20,7 +21,7 @@ from pocketdesk.links.visits import PendingVisit, visit_recorder
 from pocketdesk.web.views import require_role
 
 
-def _refusal(link: CompiledLink, now_ts: float) -> bool:
+def refused(link: CompiledLink, now_ts: float) -> bool:
     if not link.is_active:
         return True
     if link.valid_from is not None and now_ts < link.valid_from.timestamp():
@@ -28,6 +29,28 @@ def _refusal(link: CompiledLink, now_ts: float) -> bool:
     if link.valid_until is not None and now_ts >= link.valid_until.timestamp():
         return True
     return link.max_visits is not None and link.visit_count >= link.max_visits
+
+
+class _QueryOnDemand(Mapping[str, str]):
+    """request.GET, parsed only when a rule asks about the query string (most links have no
+    query rule; parsing it anyway cost a few µs on every scan)."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: HttpRequest) -> None:
+        self._request = request
+
+    def __getitem__(self, name: str) -> str:
+        return self._request.GET[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._request.GET
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._request.GET)
+
+    def __len__(self) -> int:
+        return len(self._request.GET)
 
 
 @require_GET
@@ -39,12 +62,12 @@ def scan(request: HttpRequest, code: str) -> HttpResponse:
     facts = Facts(
         device=device_of(user_agent),
         language=language_of(meta.get("HTTP_ACCEPT_LANGUAGE", "")),
-        query=request.GET,
+        query=_QueryOnDemand(request),
         now=now,
     )
     if link is None:
         outcome, response = "unknown", render(request, "links/unknown.html", status=404)
-    elif _refusal(link, time.time()):
+    elif refused(link, time.time()):
         outcome = "expired"
         response = render(
             request, "links/expired.html", {"message": link.expired_message}, status=410

@@ -9,11 +9,13 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
 from crawlerdetect import CrawlerDetect
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 
 from pocketdesk.links.models import Link, Visit
@@ -38,17 +40,22 @@ class PendingVisit:
     outcome: str
 
 
+# Scans come in runs from the same addresses: a small cache spares most of the parsing.
+@lru_cache(maxsize=4096)
 def ip_truncate(raw: str) -> str:
     """Keep the network, drop the host: /24 for IPv4, /48 for IPv6."""
     try:
         address = ipaddress.ip_address(raw.strip())
     except ValueError:
         return ""
-    prefix = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+    if address.version == 4:
+        return str(ipaddress.IPv4Address(int(address) & ~0xFF))
+    return str(ipaddress.IPv6Address(int(address) >> 80 << 80))
 
 
 def _referrer_host(referrer: str) -> str:
+    if not referrer:  # most scans come from a camera app: no Referer
+        return ""
     try:
         return (urlsplit(referrer).hostname or "")[:255]
     except ValueError:
@@ -115,28 +122,59 @@ class VisitRecorder:
             return len(batch)
 
 
+# The columns _write fills, in the order of its rows.
+_COLUMNS = (
+    "link",
+    "code",
+    "at",
+    "device",
+    "language",
+    "referrer_host",
+    "ip_prefix",
+    "is_bot",
+    "outcome",
+)
+
+
+def _insert_sql() -> str:
+    quote = connection.ops.quote_name
+    column_of = {f.name: f.column for f in Visit._meta.concrete_fields if f.column}
+    columns = ", ".join(quote(column_of[name]) for name in _COLUMNS)
+    placeholders = ", ".join(["%s"] * len(_COLUMNS))
+    table = quote(Visit._meta.db_table)
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608 - our own names
+
+
 def _write(batch: list[PendingVisit], bots: CrawlerDetect) -> None:
-    rows = []
+    """One transaction: the visits, and the human redirects counted on their links.
+
+    The rows go in with one executemany rather than bulk_create: the ORM's per-field value
+    preparation cost ~30 µs a visit, on the thread that shares the GIL with the requests.
+    Every value is a plain str/int/bool/None except `at`, adapted the way DateTimeField does.
+    """
+    rows: list[tuple[Any, ...]] = []
     humans: Counter[int] = Counter()
+    adapt_at = connection.ops.adapt_datetimefield_value
     for visit in batch:
         is_bot = not visit.user_agent or bool(bots.isCrawler(visit.user_agent))
         if visit.link_id is not None and visit.outcome == "redirect" and not is_bot:
             humans[visit.link_id] += 1
         rows.append(
-            Visit(
-                link_id=visit.link_id,
-                code=visit.code[:64],
-                at=visit.at,
-                device=visit.device,
-                language=visit.language[:12],
-                referrer_host=_referrer_host(visit.referrer),
-                ip_prefix=ip_truncate(visit.ip),
-                is_bot=is_bot,
-                outcome=visit.outcome,
+            (
+                visit.link_id,
+                visit.code[:64],
+                adapt_at(visit.at),
+                visit.device,
+                visit.language[:12],
+                _referrer_host(visit.referrer),
+                ip_truncate(visit.ip),
+                is_bot,
+                visit.outcome,
             )
         )
     with transaction.atomic():
-        Visit.objects.bulk_create(rows, batch_size=1000)
+        with connection.cursor() as cursor:
+            cursor.executemany(_insert_sql(), rows)
         for link_id, count in humans.items():
             Link.objects.filter(pk=link_id).update(visit_count=F("visit_count") + count)
 

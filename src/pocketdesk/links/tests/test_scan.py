@@ -1,6 +1,6 @@
 """The public scan path: redirect, rules, validity, unknown codes, and the visits it records."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from django.test import Client
@@ -189,6 +189,19 @@ def test_visits_are_recorded_in_batches_without_personal_data(agent):
     assert link.visit_count == 1  # bots are not counted
 
 
+def test_visits_keep_the_moment_of_the_scan(agent):
+    # written with raw SQL, not the ORM: the timestamp must still round-trip as UTC
+    link_create(actor=agent, target_url="https://example.com/a", code="when")
+    with clock.frozen_at(
+        datetime(2026, 11, 24, 23, 30, 15, 250000, tzinfo=timezone(-timedelta(hours=5)))
+    ):
+        scan("when")
+    visit_recorder.flush()
+    visit = Visit.objects.get(code="when")
+    assert visit.at == datetime(2026, 11, 25, 4, 30, 15, 250000, tzinfo=UTC)
+    assert Visit.objects.filter(code="when", at__date=date(2026, 11, 25)).count() == 1
+
+
 def test_ip_truncation():
     assert ip_truncate("198.51.100.200") == "198.51.100.0"
     assert ip_truncate("2001:db8:1234:5678::1") == "2001:db8:1234::"
@@ -204,3 +217,22 @@ def test_cache_serves_without_queries_until_an_edit(agent, django_assert_num_que
     with django_assert_num_queries(2):  # the link and its rules, once
         assert scan("hot")["Location"] == "https://example.com/b"
     assert Link.objects.get(code="hot").target_url == "https://example.com/b"
+
+
+def test_live_codes_take_the_fast_path_with_the_security_headers(agent):
+    link_create(actor=agent, target_url="https://example.com/a", code="fast")
+    response = scan("fast")
+    assert response.status_code == 302
+    assert response["Referrer-Policy"] == "same-origin"  # the target never sees the short link
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "Content-Security-Policy" not in response  # only pages need the session/CSP stack
+    assert not response.cookies
+    # the host is still checked
+    assert Client().get("/q/fast", HTTP_HOST="evil.example").status_code == 400
+    # refused codes take the full stack: their page is localized and carries a CSP
+    link_create(actor=agent, target_url="https://example.com/b", code="off", max_visits=1)
+    link_update(actor=agent, link=Link.objects.get(code="off"), is_active=False)
+    refused = scan("off", HTTP_ACCEPT_LANGUAGE="fr")
+    assert refused.status_code == 410
+    assert "Content-Security-Policy" in refused
