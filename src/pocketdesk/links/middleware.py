@@ -7,6 +7,7 @@ Measured with bench/redirect (64 connections, 2 sync workers): 2,973 → 4,353 r
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
@@ -32,7 +33,7 @@ class ScanFastPathMiddleware:
             XFrameOptionsMiddleware(CommonMiddleware(lambda r: views.scan(r, code=_code(r))))
         )
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> Any:
         path = request.path_info
         if request.method == "GET" and path.startswith(PREFIX):
             code = _code(request)
