@@ -11,6 +11,7 @@ PYTEST_ARGS ?=
 bootstrap:
 	@scripts/bootstrap.sh
 
+demo: export PD_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 demo: bootstrap
 	@PD_MODE=demo $(BIN)/pocketdesk migrate --no-input -v 0
 	@PD_MODE=demo $(BIN)/pocketdesk collectstatic --no-input -v 0
