@@ -9,11 +9,13 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
 from _common import BENCH_DIR, HOST, PROJECT_DIR, BenchError, console
+from _wrk import WrkResult, median_run, run_wrk
 
 VAR_DIR = PROJECT_DIR / "var" / "bench"
 SEED_CUSTOMERS = 10_000
@@ -252,3 +254,56 @@ class Gunicorn:
             if self._log is not None:
                 self._log.close()
                 self._log = None
+
+
+def wrk_load(
+    server: Gunicorn,
+    name: str,
+    path: str,
+    headers: dict[str, str],
+    seconds: int,
+    *,
+    connections: int,
+    threads: int,
+) -> WrkResult:
+    """One wrk run against a live server; invalid figures (errors, nothing done) raise."""
+    server.ensure_running()
+    result = run_wrk(
+        server.base_url + path,
+        seconds=seconds,
+        connections=connections,
+        threads=threads,
+        headers=headers,
+    )
+    server.ensure_running()
+    if result.requests == 0:
+        raise BenchError(
+            f"{name}: wrk completed no requests in {seconds} s (socket errors "
+            f"{result.socket_errors})"
+        )
+    if result.non_2xx_3xx:
+        raise BenchError(
+            f"{name}: {result.non_2xx_3xx} of {result.requests} responses were not 2xx/3xx; "
+            f"the figures are not valid. Server log:\n{server.log_tail()}"
+        )
+    if sum(result.socket_errors.values()):
+        console.print(f"bench: {name}: socket errors {result.socket_errors}", style="yellow")
+    return result
+
+
+def endpoint_summary(
+    name: str, path: str, runs: list[WrkResult], *, connections: int
+) -> dict[str, Any]:
+    """The median run of an endpoint, with every run kept."""
+    median = median_run(runs)
+    return {
+        "name": name,
+        "method": "GET",
+        "path": path,
+        "connections": connections,
+        "requests_per_s": median.requests_per_s,
+        "p50_ms": median.p50_ms,
+        "p99_ms": median.p99_ms,
+        "median_run": runs.index(median) + 1,
+        "runs": [asdict(run) for run in runs],
+    }

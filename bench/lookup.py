@@ -1,13 +1,21 @@
 """lookup: staff customer search by phone (national format) vs the bare /healthz, 32 connections."""
 
 import json
-from dataclasses import asdict
 from typing import Any
 from urllib.parse import quote
 
 from _common import BenchError, RunSettings, console
-from _server import SEED, SEED_CUSTOMERS, Gunicorn, http_get, prepare, server_env
-from _wrk import WrkResult, median_run, run_wrk, wrk_version
+from _server import (
+    SEED,
+    SEED_CUSTOMERS,
+    Gunicorn,
+    endpoint_summary,
+    http_get,
+    prepare,
+    server_env,
+    wrk_load,
+)
+from _wrk import WrkResult, wrk_version
 
 CONNECTIONS = 32
 WRK_THREADS = 2
@@ -32,48 +40,6 @@ def check_lookup(server: Gunicorn, path: str, headers: dict[str, str], customer_
         raise BenchError(f"GET /healthz answered {status}: {body[:500]!r}")
 
 
-def _load(
-    server: Gunicorn, name: str, path: str, headers: dict[str, str], seconds: int
-) -> WrkResult:
-    server.ensure_running()
-    result = run_wrk(
-        server.base_url + path,
-        seconds=seconds,
-        connections=CONNECTIONS,
-        threads=WRK_THREADS,
-        headers=headers,
-    )
-    server.ensure_running()
-    if result.requests == 0:
-        raise BenchError(
-            f"{name}: wrk completed no requests in {seconds} s (socket errors "
-            f"{result.socket_errors})"
-        )
-    if result.non_2xx_3xx:
-        raise BenchError(
-            f"{name}: {result.non_2xx_3xx} of {result.requests} responses were not 2xx/3xx; "
-            f"the figures are not valid. Server log:\n{server.log_tail()}"
-        )
-    if sum(result.socket_errors.values()):
-        console.print(f"bench: {name}: socket errors {result.socket_errors}", style="yellow")
-    return result
-
-
-def _endpoint(name: str, path: str, runs: list[WrkResult]) -> dict[str, Any]:
-    median = median_run(runs)
-    return {
-        "name": name,
-        "method": "GET",
-        "path": path,
-        "connections": CONNECTIONS,
-        "requests_per_s": median.requests_per_s,
-        "p50_ms": median.p50_ms,
-        "p99_ms": median.p99_ms,
-        "median_run": runs.index(median) + 1,
-        "runs": [asdict(run) for run in runs],
-    }
-
-
 def run() -> dict[str, Any]:
     settings = RunSettings.from_env()
     env = server_env()
@@ -90,11 +56,27 @@ def run() -> dict[str, Any]:
             f"{settings.warmup_seconds} s per endpoint"
         )
         for name, (path, headers) in targets.items():
-            _load(server, name, path, headers, settings.warmup_seconds)
+            wrk_load(
+                server,
+                name,
+                path,
+                headers,
+                settings.warmup_seconds,
+                connections=CONNECTIONS,
+                threads=WRK_THREADS,
+            )
         for index in range(1, settings.runs + 1):
             # Interleaved, so drift on the machine touches both endpoints alike.
             for name, (path, headers) in targets.items():
-                result = _load(server, name, path, headers, settings.seconds)
+                result = wrk_load(
+                    server,
+                    name,
+                    path,
+                    headers,
+                    settings.seconds,
+                    connections=CONNECTIONS,
+                    threads=WRK_THREADS,
+                )
                 results[name].append(result)
                 console.print(
                     f"bench: run {index}/{settings.runs} {name:<6} "
@@ -104,8 +86,8 @@ def run() -> dict[str, Any]:
         log_errors = server.log_errors()
     if log_errors:
         console.print(f"bench: the server logged errors: {log_errors[:5]}", style="yellow")
-    lookup = _endpoint("lookup", lookup_path, results["lookup"])
-    bare = _endpoint("bare", bare_path, results["bare"])
+    lookup = endpoint_summary("lookup", lookup_path, results["lookup"], connections=CONNECTIONS)
+    bare = endpoint_summary("bare", bare_path, results["bare"], connections=CONNECTIONS)
     return {
         "description": (
             "Staff customer search by phone in national format "

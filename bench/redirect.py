@@ -6,12 +6,20 @@ none lost, at most the requests still in flight when each wrk run ended extra.
 """
 
 import http.client
-from dataclasses import asdict
 from typing import Any
 
 from _common import HOST, BenchError, RunSettings, console
-from _server import SEED, SEED_CUSTOMERS, Gunicorn, prepare, prepare_json, server_env
-from _wrk import WrkResult, median_run, run_wrk, wrk_version
+from _server import (
+    SEED,
+    SEED_CUSTOMERS,
+    Gunicorn,
+    endpoint_summary,
+    prepare,
+    prepare_json,
+    server_env,
+    wrk_load,
+)
+from _wrk import WrkResult, wrk_version
 
 CONNECTIONS = 64
 WRK_THREADS = 2
@@ -56,48 +64,6 @@ def check_endpoints(server: Gunicorn, scan_path: str, target_url: str, bare_path
         raise BenchError(f"GET {bare_path} answered {status}: {body[:500]!r}")
 
 
-def _load(
-    server: Gunicorn, name: str, path: str, headers: dict[str, str], seconds: int
-) -> WrkResult:
-    server.ensure_running()
-    result = run_wrk(
-        server.base_url + path,
-        seconds=seconds,
-        connections=CONNECTIONS,
-        threads=WRK_THREADS,
-        headers=headers,
-    )
-    server.ensure_running()
-    if result.requests == 0:
-        raise BenchError(
-            f"{name}: wrk completed no requests in {seconds} s (socket errors "
-            f"{result.socket_errors})"
-        )
-    if result.non_2xx_3xx:
-        raise BenchError(
-            f"{name}: {result.non_2xx_3xx} of {result.requests} responses were not 2xx/3xx; "
-            f"the figures are not valid. Server log:\n{server.log_tail()}"
-        )
-    if sum(result.socket_errors.values()):
-        console.print(f"bench: {name}: socket errors {result.socket_errors}", style="yellow")
-    return result
-
-
-def _endpoint(name: str, path: str, runs: list[WrkResult]) -> dict[str, Any]:
-    median = median_run(runs)
-    return {
-        "name": name,
-        "method": "GET",
-        "path": path,
-        "connections": CONNECTIONS,
-        "requests_per_s": median.requests_per_s,
-        "p50_ms": median.p50_ms,
-        "p99_ms": median.p99_ms,
-        "median_run": runs.index(median) + 1,
-        "runs": [asdict(run) for run in runs],
-    }
-
-
 def visits_check(recorded: dict[str, Any], scans: list[WrkResult], checks: int) -> dict[str, Any]:
     """Visits written against scans answered. wrk counts the responses it read; a request it
     had sent when its run ended is still served and recorded, so the server may hold up to
@@ -138,13 +104,29 @@ def run() -> dict[str, Any]:
             f"missed); warming up {settings.warmup_seconds} s per endpoint"
         )
         for name, (path, headers) in targets.items():
-            result = _load(server, name, path, headers, settings.warmup_seconds)
+            result = wrk_load(
+                server,
+                name,
+                path,
+                headers,
+                settings.warmup_seconds,
+                connections=CONNECTIONS,
+                threads=WRK_THREADS,
+            )
             if name == "redirect":
                 scans.append(result)
         for index in range(1, settings.runs + 1):
             # Interleaved, so drift on the machine touches both endpoints alike.
             for name, (path, headers) in targets.items():
-                result = _load(server, name, path, headers, settings.seconds)
+                result = wrk_load(
+                    server,
+                    name,
+                    path,
+                    headers,
+                    settings.seconds,
+                    connections=CONNECTIONS,
+                    threads=WRK_THREADS,
+                )
                 results[name].append(result)
                 if name == "redirect":
                     scans.append(result)
@@ -167,8 +149,8 @@ def run() -> dict[str, Any]:
         # The figures stand, but a scan the server answered and did not record is a bug.
         raise BenchError(f"visits do not match the scans: {summary}\n{server.log_tail()}")
     console.print(f"bench: {summary}: ok")
-    redirect = _endpoint("redirect", scan_path, results["redirect"])
-    hello = _endpoint("hello", bare_path, results["hello"])
+    redirect = endpoint_summary("redirect", scan_path, results["redirect"], connections=CONNECTIONS)
+    hello = endpoint_summary("hello", bare_path, results["hello"], connections=CONNECTIONS)
     ratio = round(redirect["requests_per_s"] / hello["requests_per_s"], 4)
     return {
         "description": (
