@@ -23,6 +23,8 @@ MISSING = object()
 REDIS_KEY = "pocketdesk:links:generation"
 # Past this many entries the dictionary starts over (a bound, not an LRU: codes are few).
 MAX_ENTRIES = 50_000
+# A link with a visit limit is re-read this often: its count grows without any edit.
+COUNT_REFRESH_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class CompiledLink:
     visit_count: int
     expired_message: str
     is_active: bool
+    fetched_at: float  # time.monotonic() when read
 
 
 class _Generation:
@@ -85,7 +88,11 @@ class LinkCache:
                 self._entries = {}
                 self._seen = generation
         hit = self._entries.get(code, MISSING)
-        if hit is not MISSING:
+        if hit is not MISSING and not (
+            isinstance(hit, CompiledLink)
+            and hit.max_visits is not None
+            and time.monotonic() - hit.fetched_at > COUNT_REFRESH_SECONDS
+        ):
             return hit  # type: ignore[return-value]
         compiled = _compile(code)
         if len(self._entries) >= MAX_ENTRIES:
@@ -116,6 +123,7 @@ def _compile(code: str) -> CompiledLink | None:
         visit_count=link.visit_count,
         expired_message=link.expired_message,
         is_active=link.is_active,
+        fetched_at=time.monotonic(),
     )
 
 
