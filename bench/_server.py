@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
-from _common import BENCH_DIR, HOST, PROJECT_DIR, BenchError, console
+from _common import BENCH_DIR, HOST, PROJECT_DIR, BenchError, RunSettings, console
 from _wrk import WrkResult, median_run, run_wrk
 
 VAR_DIR = PROJECT_DIR / "var" / "bench"
@@ -307,3 +307,39 @@ def endpoint_summary(
         "median_run": runs.index(median) + 1,
         "runs": [asdict(run) for run in runs],
     }
+
+
+def measure_interleaved(
+    server: Gunicorn,
+    targets: dict[str, tuple[str, dict[str, str]]],
+    settings: RunSettings,
+    *,
+    connections: int,
+    threads: int,
+) -> tuple[dict[str, list[WrkResult]], dict[str, list[WrkResult]]]:
+    """A warm-up per endpoint, then `settings.runs` interleaved runs (drift on the machine
+    touches every endpoint alike). Returns the measured runs, and every run warm-ups included."""
+    measured: dict[str, list[WrkResult]] = {name: [] for name in targets}
+    every: dict[str, list[WrkResult]] = {name: [] for name in targets}
+
+    def load(name: str, seconds: int) -> WrkResult:
+        path, headers = targets[name]
+        result = wrk_load(
+            server, name, path, headers, seconds, connections=connections, threads=threads
+        )
+        every[name].append(result)
+        return result
+
+    for name in targets:
+        load(name, settings.warmup_seconds)
+    width = max(len(name) for name in targets)
+    for index in range(1, settings.runs + 1):
+        for name in targets:
+            result = load(name, settings.seconds)
+            measured[name].append(result)
+            console.print(
+                f"bench: run {index}/{settings.runs} {name:<{width}} "
+                f"{result.requests_per_s:>9.1f} req/s  p50 {result.p50_ms:.2f} ms  "
+                f"p99 {result.p99_ms:.2f} ms"
+            )
+    return measured, every

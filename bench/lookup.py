@@ -11,11 +11,11 @@ from _server import (
     Gunicorn,
     endpoint_summary,
     http_get,
+    measure_interleaved,
     prepare,
     server_env,
-    wrk_load,
 )
-from _wrk import WrkResult, wrk_version
+from _wrk import wrk_version
 
 CONNECTIONS = 32
 WRK_THREADS = 2
@@ -48,41 +48,15 @@ def run() -> dict[str, Any]:
     bare_path = "/healthz"
     auth = {"Authorization": f"Bearer {fixture['token']}"}
     targets = {"lookup": (lookup_path, auth), "bare": (bare_path, {})}
-    results: dict[str, list[WrkResult]] = {name: [] for name in targets}
     with Gunicorn(env, workers=WORKERS, worker_class=WORKER_CLASS) as server:
         check_lookup(server, lookup_path, auth, fixture["customer_id"])
         console.print(
             f"bench: {fixture['phone_query']!r} finds {fixture['customer_id']}; warming up "
             f"{settings.warmup_seconds} s per endpoint"
         )
-        for name, (path, headers) in targets.items():
-            wrk_load(
-                server,
-                name,
-                path,
-                headers,
-                settings.warmup_seconds,
-                connections=CONNECTIONS,
-                threads=WRK_THREADS,
-            )
-        for index in range(1, settings.runs + 1):
-            # Interleaved, so drift on the machine touches both endpoints alike.
-            for name, (path, headers) in targets.items():
-                result = wrk_load(
-                    server,
-                    name,
-                    path,
-                    headers,
-                    settings.seconds,
-                    connections=CONNECTIONS,
-                    threads=WRK_THREADS,
-                )
-                results[name].append(result)
-                console.print(
-                    f"bench: run {index}/{settings.runs} {name:<6} "
-                    f"{result.requests_per_s:>9.1f} req/s  p50 {result.p50_ms:.2f} ms  "
-                    f"p99 {result.p99_ms:.2f} ms"
-                )
+        results, _ = measure_interleaved(
+            server, targets, settings, connections=CONNECTIONS, threads=WRK_THREADS
+        )
         log_errors = server.log_errors()
     if log_errors:
         console.print(f"bench: the server logged errors: {log_errors[:5]}", style="yellow")

@@ -14,10 +14,10 @@ from _server import (
     SEED_CUSTOMERS,
     Gunicorn,
     endpoint_summary,
+    measure_interleaved,
     prepare,
     prepare_json,
     server_env,
-    wrk_load,
 )
 from _wrk import WrkResult, wrk_version
 
@@ -94,8 +94,6 @@ def run() -> dict[str, Any]:
     scan_path = f"/q/{link['code']}"
     bare_path = "/livez"
     targets = {"redirect": (scan_path, SCAN_HEADERS), "hello": (bare_path, {})}
-    results: dict[str, list[WrkResult]] = {name: [] for name in targets}
-    scans: list[WrkResult] = []  # every wrk run on the scan path, warm-ups included
     with Gunicorn(env, workers=WORKERS, worker_class=WORKER_CLASS) as server:
         check_endpoints(server, scan_path, link["target_url"], bare_path)
         checks = 1  # check_endpoints scanned once
@@ -103,38 +101,10 @@ def run() -> dict[str, Any]:
             f"bench: {scan_path} redirects to {link['target_url']} ({link['rules']} rules "
             f"missed); warming up {settings.warmup_seconds} s per endpoint"
         )
-        for name, (path, headers) in targets.items():
-            result = wrk_load(
-                server,
-                name,
-                path,
-                headers,
-                settings.warmup_seconds,
-                connections=CONNECTIONS,
-                threads=WRK_THREADS,
-            )
-            if name == "redirect":
-                scans.append(result)
-        for index in range(1, settings.runs + 1):
-            # Interleaved, so drift on the machine touches both endpoints alike.
-            for name, (path, headers) in targets.items():
-                result = wrk_load(
-                    server,
-                    name,
-                    path,
-                    headers,
-                    settings.seconds,
-                    connections=CONNECTIONS,
-                    threads=WRK_THREADS,
-                )
-                results[name].append(result)
-                if name == "redirect":
-                    scans.append(result)
-                console.print(
-                    f"bench: run {index}/{settings.runs} {name:<8} "
-                    f"{result.requests_per_s:>9.1f} req/s  p50 {result.p50_ms:.2f} ms  "
-                    f"p99 {result.p99_ms:.2f} ms"
-                )
+        results, every = measure_interleaved(
+            server, targets, settings, connections=CONNECTIONS, threads=WRK_THREADS
+        )
+        scans = every["redirect"]  # warm-ups included: they were scans too
     # Stopped gracefully (SIGTERM): each worker wrote its waiting visits on the way out.
     log_errors = server.log_errors()
     if log_errors:
