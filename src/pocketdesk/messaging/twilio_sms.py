@@ -41,7 +41,8 @@ def signature_valid(request: HttpRequest, channel: Channel) -> bool:
 
 
 def parse(params: Mapping[str, str]) -> ParsedSms:
-    count = min(int(params.get("NumMedia") or 0), MAX_MEDIA)
+    raw_count = params.get("NumMedia") or "0"
+    count = min(int(raw_count), MAX_MEDIA) if raw_count.isdigit() else 0
     media = [
         {
             "url": params.get(f"MediaUrl{i}", ""),

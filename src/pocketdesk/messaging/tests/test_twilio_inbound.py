@@ -175,3 +175,11 @@ def test_a_sender_that_is_no_phone_number_fails_the_event_not_the_worker(channel
     assert event.state == "failed"
     assert "not a phone number" in event.error
     assert not Message.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_malformed_media_count_does_not_stall_the_event(channel, settings):
+    _post(settings, {**_sms("photo attached", sender="+447911123455"), "NumMedia": "lots"})
+    _work()
+    assert InboundEvent.objects.get().state == "processed"
+    assert Message.objects.get().media == []
