@@ -7,7 +7,11 @@ class ConversationsConfig(AppConfig):
     verbose_name = "Conversations"
 
     def ready(self) -> None:
-        from pocketdesk.conversations.services import message_receive
-        from pocketdesk.messaging.inbound import inbound_handler_register
+        from pocketdesk.conversations.services.messages import (
+            message_receive,
+            message_status_changed,
+        )
+        from pocketdesk.messaging.handlers import inbound_handler_register, status_handler_register
 
         inbound_handler_register("conversations", message_receive)
+        status_handler_register("conversations", message_status_changed)

@@ -6,7 +6,7 @@ from django.db.models import Q
 
 from pocketdesk.core.ids import PublicIdField
 from pocketdesk.customers.models import ContactPoint, Customer
-from pocketdesk.messaging.models import Channel
+from pocketdesk.messaging.models import Channel, Outbound
 
 
 class Conversation(models.Model):
@@ -30,7 +30,10 @@ class Conversation(models.Model):
         ContactPoint, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     last_message_at = models.DateTimeField()
+    # Inbound messages the agents have not read yet.
     unread_count = models.PositiveIntegerField(default=0)
+    # When the customer last read the thread (web chat read state).
+    customer_read_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -61,9 +64,20 @@ class Message(models.Model):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # text, image, location, interactive, callback_request, mention, …
+    kind = models.CharField(max_length=20, default="text")
     text = models.TextField(blank=True)
     media = models.JSONField(default=list, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    # The inbound provider's id (Twilio SID, wamid, e-mail Message-ID).
     provider_id = models.CharField(max_length=200, null=True, blank=True)
+    # Outbound messages: the outbox row that carries it (status, provider id, errors).
+    outbound = models.OneToOneField(
+        Outbound, null=True, blank=True, on_delete=models.SET_NULL, related_name="message"
+    )
+    # A client-generated id (web chat, offline queue): the same id is stored once.
+    client_id = models.CharField(max_length=64, null=True, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -73,7 +87,12 @@ class Message(models.Model):
                 fields=["channel", "provider_id"],
                 condition=Q(provider_id__isnull=False),
                 name="conversations_message_provider_once",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="conversations_message_client_once",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -11,13 +11,26 @@ def user_group(user_public_id: str) -> str:
     return f"user.{user_public_id}"
 
 
-def realtime_push(*, user_public_id: str, event: str, data: dict[str, Any]) -> None:
-    """Send `{"event", "data"}` to every websocket the user has open, after commit."""
+# Every signed-in agent's and admin's sockets: the live inbox.
+STAFF_GROUP = "staff"
+
+
+def _push_on_commit(group: str, event: str, data: dict[str, Any]) -> None:
     message = {"type": "event.push", "event": event, "data": data}
 
     def send() -> None:
         layer = get_channel_layer()
         if layer is not None:
-            async_to_sync(layer.group_send)(user_group(user_public_id), message)
+            async_to_sync(layer.group_send)(group, message)
 
     transaction.on_commit(send)
+
+
+def realtime_push(*, user_public_id: str, event: str, data: dict[str, Any]) -> None:
+    """Send `{"event", "data"}` to every websocket the user has open, after commit."""
+    _push_on_commit(user_group(user_public_id), event, data)
+
+
+def realtime_push_staff(*, event: str, data: dict[str, Any]) -> None:
+    """Send `{"event", "data"}` to every open staff socket (agents and admins), after commit."""
+    _push_on_commit(STAFF_GROUP, event, data)

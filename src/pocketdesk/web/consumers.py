@@ -4,7 +4,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from pocketdesk.core.realtime import user_group
+from pocketdesk.core.realtime import STAFF_GROUP, user_group
 
 UNAUTHENTICATED = 4401
 
@@ -28,20 +28,24 @@ class PingConsumer(AsyncJsonWebsocketConsumer):
 class EventsConsumer(AsyncJsonWebsocketConsumer):
     """A signed-in user's live events (`core.realtime.realtime_push`), on all their devices."""
 
-    group: str | None = None
+    groups_joined: tuple[str, ...] = ()
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=UNAUTHENTICATED)
             return
-        self.group = user_group(user.public_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        groups = [user_group(user.public_id)]
+        if user.is_support_staff:
+            groups.append(STAFF_GROUP)
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined = tuple(groups)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def event_push(self, message: dict[str, Any]) -> None:
         await self.send_json({"event": message["event"], "data": message["data"]})

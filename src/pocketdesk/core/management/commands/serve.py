@@ -1,4 +1,5 @@
-"""Run the whole stack: gunicorn (WSGI, HTTP), uvicorn (ASGI, /ws/) and the task worker."""
+"""Run the whole stack: gunicorn (WSGI, HTTP), uvicorn (ASGI, /ws/), the task worker and the
+scheduler of periodic tasks."""
 
 import os
 import signal
@@ -68,6 +69,7 @@ class Command(BaseCommand):
             if settings.PD_TASKS == "redis":
                 worker = ["rqworker", "default", "--job-class", "django_tasks_rq.Job"]
             commands["worker"] = [sys.executable, "-m", "pocketdesk", *worker]
+            commands["scheduler"] = [sys.executable, "-m", "pocketdesk", "scheduler"]
         children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}  # noqa: S603
         self.stdout.write(
             f"pocketdesk: http://{host}:{port}/  (websockets {env['PD_WS_URL']}; "

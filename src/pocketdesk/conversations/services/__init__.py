@@ -1,0 +1,1 @@
+"""Conversation writes, by topic: `messages` (receive, reply, receipts)."""
