@@ -7,6 +7,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("", include("pocketdesk.messaging.urls")),
+    path("", include("pocketdesk.conversations.urls")),
     path("", include("pocketdesk.links.urls")),
     path("", include("pocketdesk.links.urls_public")),
     path("", include("pocketdesk.web.urls")),
