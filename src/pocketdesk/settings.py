@@ -300,6 +300,9 @@ PD_WS_URL = os.environ.get("PD_WS_URL", "")
 PD_SITE_NAME = os.environ.get("PD_SITE_NAME", "pocketdesk")
 # The public origin printed into QR codes and short links (no trailing slash).
 PD_PUBLIC_URL = os.environ.get("PD_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Outbox: a send left "sending" longer than this was cut short by a crash; it is then checked
+# with the provider before any retry. Keep it above the adapters' HTTP timeouts (15 s).
+PD_SEND_TIMEOUT_SECONDS = float(os.environ.get("PD_SEND_TIMEOUT_SECONDS", "60"))
 
 # --- links ------------------------------------------------------------------------------
 # Optional allow-list of link target domains (subdomains included); empty allows any.

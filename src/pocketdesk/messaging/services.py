@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
@@ -28,12 +29,16 @@ from pocketdesk.messaging.models import Channel, InboundEvent, Outbound
 
 logger = logging.getLogger(__name__)
 
+
+def _send_timeout() -> timedelta:
+    """A row SENDING for longer was interrupted by a crash and is reconciled with the provider.
+    Must exceed the adapters' HTTP timeouts (15 s)."""
+    return timedelta(seconds=settings.PD_SEND_TIMEOUT_SECONDS)
+
+
 MAX_ATTEMPTS = 8
 RETRY_BASE_SECONDS = 30
 RETRY_CAP_SECONDS = 3600
-# A provider call takes at most ~15 s (adapters' timeouts); a row SENDING for longer was
-# interrupted by a crash and is reconciled with the provider.
-SEND_TIMEOUT = timedelta(seconds=60)
 # How long a queued row or a stored event may wait for its task before the sweeper steps in.
 SWEEP_GRACE = timedelta(seconds=15)
 # A receipt for an id no send has recorded (a message sent outside pocketdesk) is dropped then.
@@ -294,7 +299,7 @@ def outbound_attempt(*, outbound_id: int) -> tuple[Outbound, list[int]]:
             return outbound, []
         uncertain = outbound.status == Outbound.Status.SENDING
         started = outbound.attempt_started_at
-        if uncertain and started is not None and started > now - SEND_TIMEOUT:
+        if uncertain and started is not None and started > now - _send_timeout():
             return outbound, []  # another worker may still be waiting for the provider
         outbound.status = Outbound.Status.SENDING
         outbound.attempt_started_at = now
@@ -362,11 +367,11 @@ def outbound_attempt(*, outbound_id: int) -> tuple[Outbound, list[int]]:
 
 def outbound_due(*, limit: int = 500) -> list[int]:
     """Outbox rows to (re)try now: retries whose backoff is over, rows whose task was lost,
-    and sends a crash left SENDING for longer than SEND_TIMEOUT."""
+    and sends a crash left SENDING for longer than PD_SEND_TIMEOUT_SECONDS."""
     now = clock.now()
     due = Outbound.objects.filter(
         Q(status=Outbound.Status.QUEUED, next_attempt_at__lte=now - SWEEP_GRACE)
-        | Q(status=Outbound.Status.SENDING, attempt_started_at__lte=now - SEND_TIMEOUT)
+        | Q(status=Outbound.Status.SENDING, attempt_started_at__lte=now - _send_timeout())
     ).order_by("next_attempt_at")
     return list(due.values_list("pk", flat=True)[:limit])
 

@@ -20,6 +20,9 @@ Scripted outcomes, chosen by the last four digits of the recipient:
             24-hour customer-service window).
 ``…0002``   Twilio: the delivered callback arrives before the sent one (Twilio does not
             promise order).
+``…0003``   Twilio: the message is created at once but the API answers after
+            ``slow_reply_seconds`` (a sender killed meanwhile has sent it; ``GET
+            Messages.json?To=&From=&DateSent>=`` lists it).
 otherwise   Twilio: sent, delivered (queued, sent, delivered through a Messaging Service).
             WhatsApp: sent, delivered, read. Messenger: delivery, read.
 ==========  ===========================================================================

@@ -1,5 +1,6 @@
 """The fake's loopback HTTP server: FakeProviders, routing, request records, webhook delivery."""
 
+import contextlib
 import copy
 import json
 import threading
@@ -118,7 +119,9 @@ class _Handler(BaseHTTPRequestHandler):
         outcome = fake._route(method, split.path, query, headers, raw)
         fake._record(method, split.path, query, outcome)
         if outcome.then is None:
-            self._write(outcome.reply)
+            # The client may have gone (a killed sender): the request is recorded anyway.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._write(outcome.reply)
             return
         # Count the webhooks as pending before answering, so wait_idle() after a response
         # never misses them.
@@ -160,6 +163,7 @@ class FakeProviders:
         meta_webhook_url: str | None = None,
         meta_phone_numbers: Mapping[str, str] | None = None,
         status_delay: float = 0.05,
+        slow_reply_seconds: float = 3.0,
         retry_delays: Sequence[float] = (0.2, 0.5, 1.0),
         webhook_timeout: float = 5.0,
         on_event: Callable[[str], None] | None = None,
@@ -174,6 +178,7 @@ class FakeProviders:
         # phone_number_id → display number (digits), shown in webhook metadata.
         self.meta_phone_numbers = dict(meta_phone_numbers or {})
         self.status_delay = status_delay
+        self.slow_reply_seconds = slow_reply_seconds
         self.retry_delays = tuple(retry_delays)
         self.webhook_timeout = webhook_timeout
         self.on_event = on_event
@@ -378,7 +383,7 @@ class FakeProviders:
         headers: Mapping[str, str],
         raw: bytes,
     ) -> Outcome:
-        outcome = twilio.handle(self, method, path, headers, raw)
+        outcome = twilio.handle(self, method, path, query, headers, raw)
         if outcome is None:
             outcome = meta.handle(self, method, path, query, headers, raw)
         if outcome is None:

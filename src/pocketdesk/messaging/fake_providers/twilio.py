@@ -5,9 +5,10 @@ import copy
 import hmac
 import re
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
@@ -66,6 +67,11 @@ class TwilioMessages:
         with self._lock:
             self._by_sid[resource["sid"]] = resource
 
+    def all(self) -> list[dict[str, Any]]:
+        """Copies of every resource, newest first (Twilio lists messages that way)."""
+        with self._lock:
+            return [copy.deepcopy(r) for r in reversed(self._by_sid.values())]
+
     def get(self, sid: str) -> dict[str, Any] | None:
         """A copy of the resource, or None."""
         with self._lock:
@@ -101,16 +107,26 @@ class TwilioState(Protocol):
     @property
     def twilio_messages(self) -> TwilioMessages: ...
 
+    @property
+    def slow_reply_seconds(self) -> float: ...
+
     def wait_status_delay(self) -> bool: ...
 
     def deliver(self, hook: Webhook, *, retry: bool = True) -> int: ...
 
 
 def handle(
-    state: TwilioState, method: str, path: str, headers: Mapping[str, str], raw: bytes
+    state: TwilioState,
+    method: str,
+    path: str,
+    query: Mapping[str, list[str]],
+    headers: Mapping[str, str],
+    raw: bytes,
 ) -> Outcome | None:
     """Answer a request under the Twilio API; None if the path is not Twilio's."""
     if match := TWILIO_MESSAGES.match(path):
+        if method == "GET":
+            return _list(state, match["account"], query, headers)
         if method != "POST":
             return Outcome(twilio_error(405, 20004, "Method not allowed"), "twilio")
         return _send(state, match["account"], headers, raw)
@@ -236,12 +252,57 @@ def _send(state: TwilioState, account: str, headers: Mapping[str, str], raw: byt
         "uri": f"/{TWILIO_API_VERSION}/Accounts/{account}/Messages/{sid}.json",
     }
     state.twilio_messages.add(resource)
+    if to.endswith("0003"):
+        # Accepted and queued, but the answer is slow: a sender killed while waiting has sent it.
+        time.sleep(state.slow_reply_seconds)
     outcome.reply = Reply(201, copy.deepcopy(resource))
     outcome.summary = f"{sid} to {to}: {snippet(body)}"
     sender = from_ or _service_number(service)
     steps = _steps(to, via_service=bool(service and not from_))
     outcome.then = lambda: _lifecycle(state, sid, steps, callback, token, sender)
     return outcome
+
+
+def _list(
+    state: TwilioState, account: str, query: Mapping[str, list[str]], headers: Mapping[str, str]
+) -> Outcome:
+    """``GET Messages.json`` with the ``To``, ``From`` and ``DateSent>=`` filters, one page."""
+    token = _auth(state, account, headers)
+    outcome = Outcome(Reply(200, None), "twilio", auth_ok=token is not None)
+    if token is None:
+        outcome.reply = twilio_error(401, 20003, "Authenticate")
+        return outcome
+
+    def first(name: str) -> str:
+        return (query.get(name) or [""])[0]
+
+    to, from_, since = first("To"), first("From"), first("DateSent>")
+    rows = [
+        r
+        for r in state.twilio_messages.all()
+        if r["account_sid"] == account
+        and (not to or r["to"] == to)
+        and (not from_ or r["from"] == from_)
+        and (not since or _day(r["date_created"]) >= since)
+    ]
+    uri = f"/{TWILIO_API_VERSION}/Accounts/{account}/Messages.json"
+    outcome.reply.payload = {
+        "messages": rows,
+        "end": max(len(rows) - 1, 0),
+        "first_page_uri": f"{uri}?PageSize=50&Page=0",
+        "next_page_uri": None,
+        "page": 0,
+        "page_size": 50,
+        "previous_page_uri": None,
+        "start": 0,
+        "uri": f"{uri}?PageSize=50&Page=0",
+    }
+    outcome.summary = f"list {len(rows)} messages"
+    return outcome
+
+
+def _day(rfc2822: str) -> str:
+    return parsedate_to_datetime(rfc2822).strftime("%Y-%m-%d")
 
 
 def _fetch(state: TwilioState, account: str, sid: str, headers: Mapping[str, str]) -> Outcome:
