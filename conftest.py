@@ -103,7 +103,8 @@ def api_as() -> Callable[[Any], ApiClient]:
 
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
-    """Remove the SQLite test database's WAL side files (Django deletes only the main file)."""
+    """Remove the SQLite test database's WAL side files (Django deletes only the main file) and
+    the run's channel-layer file."""
     from pathlib import Path
 
     from django.conf import settings
@@ -112,6 +113,11 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     if name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         for suffix in ("", "-wal", "-shm"):
             Path(f"{name}{suffix}").unlink(missing_ok=True)
+    # This run's websocket channel-layer file (settings make one per test run).
+    channels = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("path")
+    if channels and Path(channels).name.startswith("channels-test-"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{channels}{suffix}").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

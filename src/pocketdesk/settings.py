@@ -2,6 +2,7 @@
 
 import os
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -9,6 +10,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP  # type: ignore[import-not-found,unused-ignore]
 from django.utils.translation import gettext_lazy as _
+
+from pocketdesk.messaging.vapid import vapid_keys_settings
 
 BASE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BASE_DIR.parent.parent
@@ -69,6 +72,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "pocketdesk.links.middleware.ScanFastPathMiddleware",
+    "pocketdesk.messaging.middleware.WebhookFastPathMiddleware",
     "pocketdesk.core.middleware.ApiJsonErrorsMiddleware",
     "pocketdesk.core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -147,7 +151,11 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    _channels_file = VAR_DIR / f"channels-{PD_MODE}.sqlite3"
+    if PD_MODE == "test":
+        # One file per test run (like the test database); the servers a test starts inherit it.
+        os.environ.setdefault(
+            "PD_CHANNELS_FILE", str(VAR_DIR / f"channels-test-{os.getpid()}.sqlite3")
+        )
     # One SQLite file carries websocket pushes between this machine's processes.
     CHANNEL_LAYERS = {
         "default": {
@@ -243,7 +251,10 @@ SECURE_CSP = {
 
 # Requests bigger than this get 413 before any view reads them.
 PD_MAX_BODY_BYTES = int(os.environ.get("PD_MAX_BODY_BYTES", str(1024 * 1024)))
-DATA_UPLOAD_MAX_MEMORY_SIZE = PD_MAX_BODY_BYTES
+# Inbound raw e-mail (/webhooks/email/…) carries attachments: its own, larger limit.
+PD_MAX_EMAIL_BYTES = int(os.environ.get("PD_MAX_EMAIL_BYTES", str(25 * 1024 * 1024)))
+# The middleware refuses oversized bodies per path before they are read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(PD_MAX_BODY_BYTES, PD_MAX_EMAIL_BYTES)
 PD_IDEMPOTENCY_TTL = timedelta(hours=24)
 
 # --- i18n -------------------------------------------------------------------------
@@ -304,12 +315,32 @@ PD_PUBLIC_URL = os.environ.get("PD_PUBLIC_URL", "http://127.0.0.1:8000").rstrip(
 # with the provider before any retry. Keep it above the adapters' HTTP timeouts (15 s).
 PD_SEND_TIMEOUT_SECONDS = float(os.environ.get("PD_SEND_TIMEOUT_SECONDS", "60"))
 
+# --- conversations ----------------------------------------------------------------------
+# Give each new (unassigned) conversation to the next available agent, round robin.
+PD_AUTO_ASSIGN = env_bool("PD_AUTO_ASSIGN", False)
+
 # --- links ------------------------------------------------------------------------------
 # Optional allow-list of link target domains (subdomains included); empty allows any.
 PD_LINK_DOMAINS = [d.lower() for d in env_list("PD_LINK_DOMAINS")]
 # Scans are written by a background thread in batches; tests flush explicitly instead.
 PD_VISITS_IN_BACKGROUND = env_bool("PD_VISITS_IN_BACKGROUND", PD_MODE != "test")
 PD_VISITS_FLUSH_SECONDS = float(os.environ.get("PD_VISITS_FLUSH_SECONDS", "1"))
+
+# --- web push (VAPID) -------------------------------------------------------------------
+# Without PD_VAPID_PRIVATE_KEY a production server has no web push channel; demo and test keep
+# a pair made on first start in $PD_VAR_DIR/vapid-keys.json. The public key is derived.
+PD_VAPID_SUBJECT = os.environ.get("PD_VAPID_SUBJECT") or "mailto:" + (
+    parseaddr(DEFAULT_FROM_EMAIL)[1] or "support@localhost"
+)
+try:
+    PD_VAPID_PRIVATE_KEY, PD_VAPID_PUBLIC_KEY = vapid_keys_settings(
+        private_key=os.environ.get("PD_VAPID_PRIVATE_KEY", ""),
+        public_key=os.environ.get("PD_VAPID_PUBLIC_KEY", ""),
+        subject=PD_VAPID_SUBJECT,
+        store=VAR_DIR / "vapid-keys.json" if RELAXED else None,
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
 
 LOGGING = {
     "version": 1,

@@ -69,11 +69,12 @@ class ApiJsonErrorsMiddleware:
 class BodySizeLimitMiddleware:
     """Answer 413 before anything reads a body larger than PD_MAX_BODY_BYTES."""
 
-    def __init__(self, get_response: Handler) -> None:
+    def __init__(self, get_response: Handler, *, setting: str = "PD_MAX_BODY_BYTES") -> None:
         self.get_response = get_response
+        self.setting = setting
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = settings.PD_MAX_BODY_BYTES  # read per request: override_settings applies
+        limit: int = getattr(settings, self.setting)  # read per request: override_settings applies
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

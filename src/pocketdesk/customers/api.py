@@ -1,10 +1,12 @@
 """Customer API: self-service under /me, staff search and profiles under /customers."""
 
+from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router, Status
 from ninja.pagination import CursorPagination, paginate
 
 from pocketdesk.accounts.auth import any_user_auth, customer_auth, staff_auth
+from pocketdesk.core.errors import NotFound
 from pocketdesk.customers import selectors, services
 from pocketdesk.customers.models import Consent, ContactPoint, Customer
 from pocketdesk.customers.schemas import (
@@ -17,6 +19,9 @@ from pocketdesk.customers.schemas import (
     CustomerOut,
     MergeIn,
     PreferencesIn,
+    PushKeyOut,
+    PushSubscriptionIn,
+    PushSubscriptionRemoveIn,
     TimelineEntryOut,
     VerifyIn,
 )
@@ -110,6 +115,45 @@ def me_contact_point_verification_start(request: HttpRequest, point_id: str) -> 
 def me_contact_point_verify(request: HttpRequest, point_id: str, payload: VerifyIn) -> ContactPoint:
     point = selectors.contact_point_get(actor=request.auth, public_id=point_id)  # type: ignore[attr-defined]
     return services.contact_point_verify(actor=request.auth, point=point, code=payload.code)  # type: ignore[attr-defined]
+
+
+@me_router.get("/push-subscriptions/key", response=PushKeyOut)
+def me_push_key(request: HttpRequest) -> dict[str, str]:
+    """The server's VAPID public key; 404 `push_unavailable` when web push is not set up."""
+    if not settings.PD_VAPID_PUBLIC_KEY:
+        raise NotFound("Notifications are not set up on this server.", code="push_unavailable")
+    return {"public_key": settings.PD_VAPID_PUBLIC_KEY}
+
+
+@me_router.post("/push-subscriptions", response={201: ContactPointOut})
+def me_push_subscription_add(
+    request: HttpRequest, payload: PushSubscriptionIn
+) -> Status[ContactPoint]:
+    """Turn on notifications for this browser: the body is `PushSubscription.toJSON()`."""
+    if not settings.PD_VAPID_PUBLIC_KEY:
+        raise NotFound("Notifications are not set up on this server.", code="push_unavailable")
+    point = services.push_subscription_add(
+        actor=request.auth,  # type: ignore[attr-defined]
+        customer=_me(request),
+        endpoint=payload.endpoint,
+        p256dh=payload.keys.p256dh,
+        auth=payload.keys.auth,
+        user_agent=request.headers.get("User-Agent", ""),
+    )
+    return Status(201, point)
+
+
+@me_router.delete("/push-subscriptions", response={204: None})
+def me_push_subscription_remove(
+    request: HttpRequest, payload: PushSubscriptionRemoveIn
+) -> Status[None]:
+    """Turn off notifications for the browser holding `endpoint`."""
+    services.push_subscription_remove(
+        actor=request.auth,  # type: ignore[attr-defined]
+        customer=_me(request),
+        endpoint=payload.endpoint,
+    )
+    return Status(204, None)
 
 
 @router.get("", response=list[CustomerOut], summary="Search customers")

@@ -36,6 +36,26 @@ class ContactPointIn(Schema):
     value: str = Field(min_length=1, max_length=500)
 
 
+class PushKeysIn(Schema):
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+
+
+class PushSubscriptionIn(Schema):
+    """A browser's `PushSubscription.toJSON()`, as `pushManager.subscribe()` gave it."""
+
+    endpoint: str = Field(max_length=2000)
+    keys: PushKeysIn
+
+
+class PushSubscriptionRemoveIn(Schema):
+    endpoint: str = Field(max_length=2000)
+
+
+class PushKeyOut(Schema):
+    public_key: str = Field(description="applicationServerKey for pushManager.subscribe()")
+
+
 class ConsentOut(Schema):
     purpose: str
     granted: bool

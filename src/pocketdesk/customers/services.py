@@ -1,8 +1,11 @@
 """Customer writes: profiles, contact points and their verification, preferences, consent,
 the timeline (`timeline_record`, the one door every app uses) and merging."""
 
+import base64
+import binascii
 import hashlib
 import hmac
+import re
 import secrets
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
@@ -10,8 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import phonenumbers
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
@@ -75,6 +80,8 @@ def contact_value_normalize(kind: str, raw: str) -> str:
     if kind == ChannelKind.EMAIL:
         return email_normalize(raw, field="value")
     value = raw.strip()
+    if kind == ChannelKind.SOCIAL:
+        value = value.lower()  # handles (@name) ignore case
     if kind == ChannelKind.WEBPUSH and not value.startswith("https://"):
         raise ValidationFailed("A push subscription endpoint is an https URL.", field="value")
     if not value or len(value) > 500:
@@ -152,6 +159,33 @@ def timeline_record(
         data=dict(data or {}),
         actor=actor if actor is not None and actor.pk else None,
         at=at or clock.now(),
+    )
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    customer_id: int
+    kind: str
+    summary: str
+    source: str
+    at: datetime
+    data: Mapping[str, Any] | None = None
+
+
+def timeline_record_many(items: Sequence[TimelineItem]) -> None:
+    """Append many entries in one INSERT (batch paths: inbound message bursts)."""
+    TimelineEntry.objects.bulk_create(
+        [
+            TimelineEntry(
+                customer_id=item.customer_id,
+                kind=item.kind,
+                summary=item.summary[:300],
+                source=item.source,
+                data=dict(item.data or {}),
+                at=item.at,
+            )
+            for item in items
+        ]
     )
 
 
@@ -263,6 +297,170 @@ def contact_point_remove(*, actor: User | None, point: ContactPoint) -> None:
             data={"contact_point": point.public_id, "kind": point.kind},
         )
         point.delete()
+
+
+# --- web push subscriptions ------------------------------------------------------------------
+
+# A customer's browsers and phones. Past this the oldest makes room: a device that went away
+# without unsubscribing says so only when a push to it comes back 404/410.
+PUSH_SUBSCRIPTIONS_MAX = 10
+# Plain http only to this machine, where tests and the demo run a fake push service.
+_PUSH_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_PUSH_REMOVED = {
+    "unsubscribed": "Notifications turned off on a device",
+    "gone": "A device's notifications ended (its push service no longer knows it)",
+    "moved": "A device's notifications moved to another login",
+    "replaced": "The oldest device's notifications made room for a new one",
+}
+
+
+def push_endpoint_check(raw: str) -> str:
+    value = raw.strip()
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # an unclosed [IPv6] bracket, a port out of range
+        parts, host, port_ok = urlsplit(""), "", False
+    secure = parts.scheme == "https" or (parts.scheme == "http" and host in _PUSH_LOOPBACK_HOSTS)
+    if not (secure and host and port_ok) or parts.username or parts.fragment or len(value) > 500:
+        raise ValidationFailed(
+            "A push endpoint is an https URL of at most 500 characters.",
+            field="endpoint",
+            code="push_endpoint_invalid",
+        )
+    return value
+
+
+def _b64url(value: str) -> bytes | None:
+    text = value.strip().rstrip("=")
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", text):
+        return None
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _b64url_text(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def push_keys_check(p256dh: str, auth: str) -> dict[str, str]:
+    """The subscription's keys, unpadded base64url: the browser's P-256 public key (65 bytes,
+    a point on the curve) and its 16-byte auth secret."""
+    point = _b64url(p256dh)
+    try:
+        if point is None or len(point) != 65:
+            raise ValueError
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    except ValueError:
+        raise ValidationFailed(
+            "keys.p256dh must be the browser's P-256 public key (65 bytes, base64url).",
+            field="keys.p256dh",
+            code="push_key_invalid",
+        ) from None
+    secret = _b64url(auth)
+    if secret is None or len(secret) != 16:
+        raise ValidationFailed(
+            "keys.auth must be the browser's 16-byte auth secret (base64url).",
+            field="keys.auth",
+            code="push_key_invalid",
+        )
+    return {"p256dh": _b64url_text(point), "auth": _b64url_text(secret)}
+
+
+def _push_subscription_delete(point: ContactPoint, *, actor: User | None, reason: str) -> None:
+    # The endpoint is a bearer URL: the timeline names the contact point, never the URL.
+    timeline_record(
+        customer=point.customer,
+        kind="push_subscription.removed",
+        summary=_PUSH_REMOVED[reason],
+        source="customers",
+        actor=actor,
+        data={"contact_point": point.public_id, "reason": reason},
+    )
+    point.delete()
+
+
+def push_subscription_add(
+    *,
+    actor: User | None,
+    customer: Customer,
+    endpoint: str,
+    p256dh: str,
+    auth: str,
+    user_agent: str = "",
+) -> ContactPoint:
+    """Keep a browser's push subscription as a web push contact point (value: the endpoint).
+
+    Idempotent: the same endpoint again refreshes its keys. An endpoint another customer holds
+    moves here, since only the browser that made it knows it: a shared device's notifications
+    follow whoever signed in last."""
+    endpoint = push_endpoint_check(endpoint)
+    data = {**push_keys_check(p256dh, auth), "user_agent": user_agent.strip()[:300]}
+    now = clock.now()
+    with transaction.atomic():
+        point = (
+            ContactPoint.objects.select_for_update()
+            .select_related("customer")
+            .filter(kind=ChannelKind.WEBPUSH, value=endpoint)
+            .first()
+        )
+        if point is not None and point.customer_id == customer.pk:
+            if point.data != data:
+                point.data = data
+                point.save(update_fields=["data"])
+            return point
+        if point is not None:
+            _push_subscription_delete(point, actor=actor, reason="moved")
+        crowd = ContactPoint.objects.select_for_update().filter(
+            customer=customer, kind=ChannelKind.WEBPUSH
+        )
+        for old in crowd.order_by("-created_at", "-pk")[PUSH_SUBSCRIPTIONS_MAX - 1 :]:
+            _push_subscription_delete(old, actor=actor, reason="replaced")
+        try:
+            with transaction.atomic():
+                point = ContactPoint.objects.create(
+                    customer=customer,
+                    kind=ChannelKind.WEBPUSH,
+                    value=endpoint,
+                    data=data,
+                    verified_at=now,  # the customer's own browser made it, in their session
+                    created_at=now,
+                )
+        except IntegrityError as exc:  # the same browser posted twice at once
+            raise Conflict(
+                "This subscription is being saved already; try again.", code="push_busy"
+            ) from exc
+        timeline_record(
+            customer=customer,
+            kind="push_subscription.added",
+            summary="Notifications turned on for a device",
+            source="customers",
+            actor=actor,
+            data={"contact_point": point.public_id, "user_agent": data["user_agent"]},
+        )
+    return point
+
+
+def push_subscription_remove(
+    *, actor: User | None, customer: Customer, endpoint: str, reason: str = "unsubscribed"
+) -> None:
+    """Forget one of the customer's push subscriptions: turned off in the browser
+    ("unsubscribed") or refused by the push service ("gone")."""
+    if reason not in _PUSH_REMOVED:
+        raise ValueError(f"unknown reason {reason!r}")
+    with transaction.atomic():
+        point = (
+            ContactPoint.objects.select_for_update()
+            .select_related("customer")
+            .filter(customer=customer, kind=ChannelKind.WEBPUSH, value=endpoint.strip())
+            .first()
+        )
+        if point is None:
+            raise NotFound("No such push subscription.", code="push_subscription_not_found")
+        _push_subscription_delete(point, actor=actor, reason=reason)
 
 
 CodeSender = Callable[[ContactPoint, str], None]
@@ -524,6 +722,78 @@ def _move_references(source: Customer, target: Customer) -> dict[str, int]:
         if count:
             moved[model._meta.label_lower] = count
     return moved
+
+
+Resolved = tuple[Customer, ContactPoint] | ValidationFailed
+
+
+def customers_for_contacts(handles: Sequence[tuple[str, str]]) -> list[Resolved]:
+    """`customer_for_contact` for a batch of (kind, value) handles in a few queries: one per kind
+    for the known handles, bulk inserts for the unknown ones (new leads). Each result is the
+    customer and contact point, or the ValidationFailed of a handle that is not valid. Falls
+    back to one handle at a time if another process creates the same lead meanwhile."""
+    normalised: list[tuple[str, str] | ValidationFailed] = []
+    for kind, value in handles:
+        try:
+            normalised.append((kind, contact_value_normalize(kind, value)))
+        except ValidationFailed as error:
+            normalised.append(error)
+    wanted = {item for item in normalised if not isinstance(item, ValidationFailed)}
+    found: dict[tuple[str, str], ContactPoint] = {}
+    for kind in {kind for kind, _ in wanted}:
+        values = [value for k, value in wanted if k == kind]
+        known = ContactPoint.objects.select_related("customer").filter(kind=kind, value__in=values)
+        found.update({(point.kind, point.value): point for point in known})
+    missing = sorted(wanted - found.keys())
+    if missing:
+        now = clock.now()
+        try:
+            with transaction.atomic():
+                leads = Customer.objects.bulk_create(
+                    [
+                        Customer(name="", is_lead=True, created_at=now, updated_at=now)
+                        for _ in missing
+                    ]
+                )
+                points = ContactPoint.objects.bulk_create(
+                    [
+                        ContactPoint(customer=lead, kind=kind, value=value, created_at=now)
+                        for lead, (kind, value) in zip(leads, missing, strict=True)
+                    ]
+                )
+                timeline_record_many(
+                    [
+                        TimelineItem(
+                            customer_id=point.customer_id,
+                            kind="customer.created",
+                            summary=f"Lead created from an inbound {point.get_kind_display()} "
+                            "message",
+                            source="customers",
+                            at=now,
+                            data={"contact_point": point.public_id},
+                        )
+                        for point in points
+                    ]
+                )
+            found.update({(point.kind, point.value): point for point in points})
+        except IntegrityError:
+            return [
+                item
+                if isinstance(item, ValidationFailed)
+                else customer_for_contact(kind=item[0], value=item[1])
+                for item in normalised
+            ]
+    results: list[Resolved] = []
+    for item in normalised:
+        if isinstance(item, ValidationFailed):
+            results.append(item)
+            continue
+        point = found[item]
+        customer = point.customer
+        while customer.merged_into_id is not None:
+            customer = Customer.objects.get(pk=customer.merged_into_id)
+        results.append((customer, point))
+    return results
 
 
 def customer_for_contact(*, kind: str, value: str) -> tuple[Customer, ContactPoint]:

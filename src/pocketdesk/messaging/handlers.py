@@ -2,7 +2,7 @@
 adapter has verified and parsed it, and an outbound message's status change. The apps register
 their handlers at start-up (`AppConfig.ready`): the messaging layer never imports them."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,7 +35,8 @@ class OutboundStatusChange:
     error_code: str = ""
 
 
-InboundHandler = Callable[[InboundMessage], object]
+# Handlers take a batch (a burst of webhooks is processed together), in arrival order.
+InboundHandler = Callable[[Sequence[InboundMessage]], object]
 StatusHandler = Callable[[OutboundStatusChange], object]
 _inbound: dict[str, InboundHandler] = {}
 _status: dict[str, StatusHandler] = {}

@@ -73,6 +73,17 @@ class InboundEvent(models.Model):
         return f"{self.kind} {self.provider_event_id}"
 
 
+class InboundDrain(models.Model):
+    """One row: whether a drain of pending inbound events is already requested. A webhook
+    enqueues a drain task only when it flips this from False to True, and the drain resets it
+    before it reads, so a burst of webhooks costs one task per batch, not one per message."""
+
+    requested = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return "drain requested" if self.requested else "idle"
+
+
 class Outbound(models.Model):
     """One message to send through a channel: queued in the sender's transaction (an outbox),
     sent by a task, updated by the provider's receipts. A send whose outcome a crash left

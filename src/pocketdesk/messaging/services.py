@@ -17,7 +17,7 @@ from pocketdesk.core import clock
 from pocketdesk.core.errors import Conflict, PermissionDenied, ValidationFailed
 from pocketdesk.core.services import audit_record
 from pocketdesk.customers.models import ContactPoint, Customer, Purpose
-from pocketdesk.customers.services import consent_set, customer_for_contact
+from pocketdesk.customers.services import consent_set, customers_for_contacts
 from pocketdesk.messaging.adapters import ParsedMessage, ParsedStatus, SendError, adapter_for
 from pocketdesk.messaging.handlers import (
     InboundMessage,
@@ -25,7 +25,7 @@ from pocketdesk.messaging.handlers import (
     inbound_handlers,
     status_handlers,
 )
-from pocketdesk.messaging.models import Channel, InboundEvent, Outbound
+from pocketdesk.messaging.models import Channel, InboundDrain, InboundEvent, Outbound
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,9 @@ RETRY_CAP_SECONDS = 3600
 SWEEP_GRACE = timedelta(seconds=15)
 # A receipt for an id no send has recorded (a message sent outside pocketdesk) is dropped then.
 RECEIPT_WAIT = timedelta(minutes=10)
+WAITING = "waiting for the send to record the provider id"
+# Stored events processed per transaction.
+BATCH_SIZE = 200
 
 
 def channel_create(
@@ -100,15 +103,27 @@ def inbound_event_store(
         return existing, False
 
 
-def _event_fail(event: InboundEvent, detail: str) -> InboundEvent:
-    # Kept, not retried: the same payload would fail the same way.
-    event.state, event.error, event.processed_at = (
-        InboundEvent.State.FAILED,
-        detail[:1000],
-        clock.now(),
-    )
-    event.save(update_fields=["state", "error", "processed_at"])
-    return event
+def inbound_drain_request() -> bool:
+    """Ask for a drain after storing an event; True when the caller must enqueue it (nobody
+    else has asked since the last drain began). Call after the event is committed."""
+    if InboundDrain.objects.filter(pk=1, requested=True).exists():
+        return False  # the drain that was asked for has not begun: it will read this event
+    if InboundDrain.objects.filter(pk=1, requested=False).update(requested=True):
+        return True
+    _, created = InboundDrain.objects.get_or_create(pk=1, defaults={"requested": True})
+    return created
+
+
+def inbound_drain() -> int:
+    """Process pending events in batches until a batch comes back short. Resets the request
+    first: an event stored after that asks for (and gets) a drain of its own."""
+    InboundDrain.objects.filter(pk=1).update(requested=False)
+    total = 0
+    while True:
+        taken = inbound_events_process(limit=BATCH_SIZE)
+        total += taken
+        if taken < BATCH_SIZE:
+            return total
 
 
 def _keyword_apply(customer: Customer, word: str | None) -> None:
@@ -126,60 +141,118 @@ def _keyword_apply(customer: Customer, word: str | None) -> None:
         )
 
 
-def _message_deliver(event: InboundEvent, parsed: ParsedMessage) -> None:
-    customer, point = customer_for_contact(kind=parsed.sender_kind, value=parsed.sender)
-    if parsed.sender_name and not customer.name:
-        Customer.objects.filter(pk=customer.pk, name="").update(name=parsed.sender_name[:200])
-    _keyword_apply(customer, parsed.keyword)
-    message = InboundMessage(
-        channel_id=event.channel_id,
-        customer_id=customer.pk,
-        contact_point_id=point.pk,
-        text=parsed.text,
-        provider_id=parsed.provider_id,
-        received_at=event.received_at,
-        media=parsed.media,
-        kind=parsed.kind,
-        data=parsed.data,
-        references=parsed.references,
-        subject=parsed.subject,
-    )
-    for handler in inbound_handlers():
-        handler(message)
+def _messages_deliver(items: Sequence[tuple[InboundEvent, ParsedMessage]]) -> dict[int, str]:
+    """Resolve the senders of a batch, apply consent keywords, hand the messages to the
+    handlers. Returns the events whose sender was refused, with the reason."""
+    refused: dict[int, str] = {}
+    resolved = customers_for_contacts([(parsed.sender_kind, parsed.sender) for _, parsed in items])
+    messages: list[InboundMessage] = []
+    for (event, parsed), result in zip(items, resolved, strict=True):
+        if isinstance(result, ValidationFailed):
+            refused[event.pk] = result.detail
+            continue
+        customer, point = result
+        if parsed.sender_name and not customer.name:
+            Customer.objects.filter(pk=customer.pk, name="").update(name=parsed.sender_name[:200])
+            customer.name = parsed.sender_name[:200]
+        _keyword_apply(customer, parsed.keyword)
+        messages.append(
+            InboundMessage(
+                channel_id=event.channel_id,
+                customer_id=customer.pk,
+                contact_point_id=point.pk,
+                text=parsed.text,
+                provider_id=parsed.provider_id,
+                received_at=event.received_at,
+                media=parsed.media,
+                kind=parsed.kind,
+                data=parsed.data,
+                references=parsed.references,
+                subject=parsed.subject,
+            )
+        )
+    if messages:
+        for handler in inbound_handlers():
+            handler(messages)
+    return refused
 
 
-def inbound_event_process(*, event_id: int) -> InboundEvent:
-    """Turn a stored event into inbound messages for the handlers and receipts for our outbound
-    messages. Runs once per event; a receipt that arrives before the send has recorded the
-    provider's id stays pending and is applied when the id is recorded."""
-    with transaction.atomic():
-        event = InboundEvent.objects.select_for_update().select_related("channel").get(pk=event_id)
-        if event.state != InboundEvent.State.PENDING:
-            return event
+def _events_process(events: Sequence[InboundEvent]) -> None:
+    """Process locked pending events together: parse, receipts, messages, then mark each
+    processed, failed, or waiting (a receipt for a send that has not recorded its id yet)."""
+    failed: dict[int, str] = {}
+    waiting: set[int] = set()
+    messages: list[tuple[InboundEvent, ParsedMessage]] = []
+    for event in events:
         adapter = adapter_for(event.channel.kind)
         if adapter is None:
-            return _event_fail(event, f"No adapter for {event.channel.kind}.")
-        waiting = False
+            failed[event.pk] = f"No adapter for {event.channel.kind}."
+            continue
         try:
-            with transaction.atomic():  # a savepoint: a refused sender undoes the whole event
-                for parsed in adapter.parse(event):
-                    if isinstance(parsed, ParsedStatus):
-                        waiting |= not _status_apply(event.channel, parsed)
-                    else:
-                        _message_deliver(event, parsed)
+            parsed_items = adapter.parse(event)
         except ValidationFailed as error:
-            return _event_fail(event, error.detail)
-        if waiting and event.received_at < clock.now() - RECEIPT_WAIT:
-            return _event_fail(event, "No outbound message has this provider id.")
-        if waiting:
-            event.error = "waiting for the send to record the provider id"
-            event.save(update_fields=["error"])
-            return event
-        event.state = InboundEvent.State.PROCESSED
-        event.processed_at = clock.now()
-        event.error = ""
-        event.save(update_fields=["state", "processed_at", "error"])
-    return event
+            failed[event.pk] = error.detail
+            continue
+        for parsed in parsed_items:
+            if isinstance(parsed, ParsedStatus):
+                if not _status_apply(event.channel, parsed):
+                    waiting.add(event.pk)
+            else:
+                messages.append((event, parsed))
+    failed.update(_messages_deliver(messages))
+    now = clock.now()
+    for event in events:
+        if event.pk in waiting and event.received_at < now - RECEIPT_WAIT:
+            failed[event.pk] = "No outbound message has this provider id."
+    for event_id, detail in failed.items():
+        # Kept, not retried: the same payload would fail the same way.
+        InboundEvent.objects.filter(pk=event_id).update(
+            state=InboundEvent.State.FAILED, error=detail[:1000], processed_at=now
+        )
+    still_waiting = waiting - failed.keys()
+    if still_waiting:
+        InboundEvent.objects.filter(pk__in=still_waiting).update(error=WAITING)
+    done = [event.pk for event in events if event.pk not in failed and event.pk not in waiting]
+    InboundEvent.objects.filter(pk__in=done).update(
+        state=InboundEvent.State.PROCESSED, processed_at=now, error=""
+    )
+
+
+def inbound_events_process(*, event_ids: Sequence[int] = (), limit: int = BATCH_SIZE) -> int:
+    """Process the given stored events and other pending ones (oldest first, up to `limit`) in
+    one transaction: a burst of webhooks costs a few queries per batch, not per message.
+    Receipts that arrived before their send recorded the provider's id wait (they are replayed
+    when it is recorded); they are only taken again when asked for by id. An event that breaks
+    the batch is retried alone, and kept as failed with the error if it breaks again.
+    Returns how many events were taken."""
+    with transaction.atomic():
+        pending = InboundEvent.objects.filter(state=InboundEvent.State.PENDING)
+        locked = pending.select_for_update(skip_locked=True).select_related("channel")
+        events = list(locked.filter(pk__in=list(event_ids)).order_by("pk"))
+        room = limit - len(events)
+        if room > 0:
+            events += list(
+                locked.filter(error="").exclude(pk__in=list(event_ids)).order_by("pk")[:room]
+            )
+        if not events:
+            return 0
+        try:
+            with transaction.atomic():
+                _events_process(events)
+        except Exception:
+            logger.exception("messaging.inbound.batch_failed", extra={"events": len(events)})
+            for event in events:
+                try:
+                    with transaction.atomic():
+                        _events_process([event])
+                except Exception as error:
+                    logger.exception("messaging.inbound.event_failed", extra={"event": event.pk})
+                    InboundEvent.objects.filter(pk=event.pk).update(
+                        state=InboundEvent.State.FAILED,
+                        error=f"{type(error).__name__}: {error}"[:1000],
+                        processed_at=clock.now(),
+                    )
+    return len(events)
 
 
 # Receipts may arrive out of order (Twilio does not promise order): a status only moves forward.
@@ -234,6 +307,17 @@ def _status_apply(channel: Channel, parsed: ParsedStatus) -> bool:
         _status_set(
             outbound, parsed.status, error_code=parsed.error_code, error_detail=parsed.error_detail
         )
+    return True
+
+
+def outbound_mark(*, outbound: Outbound, status: str) -> bool:
+    """A receipt our own app reports (web chat: the customer's app fetched or read the reply).
+    Moves forward only, like a provider's receipt; False when the status would not move."""
+    with transaction.atomic():
+        outbound = Outbound.objects.select_for_update().get(pk=outbound.pk)
+        if not _status_move(outbound, status):
+            return False
+        _status_set(outbound, status)
     return True
 
 

@@ -6,15 +6,33 @@ from pocketdesk.messaging import services
 
 
 @task()
-def inbound_event_process(event_id: int) -> str:
-    return services.inbound_event_process(event_id=event_id).state
+def inbound_event_process(event_id: int) -> int:
+    """Process this stored event, with a batch of other pending ones."""
+    return services.inbound_events_process(event_ids=[event_id])
+
+
+@task()
+def inbound_drain() -> int:
+    return services.inbound_drain()
+
+
+def inbound_stored(event_id: int, created: bool) -> None:
+    """After a webhook stored an event (committed): wake the drain unless it is already
+    asked for. Webhook views call this."""
+    if created and services.inbound_drain_request():
+        inbound_drain.enqueue()
+
+
+@task()
+def inbound_events_process(event_ids: list[int]) -> int:
+    return services.inbound_events_process(event_ids=event_ids)
 
 
 @task()
 def outbound_send(outbound_id: int) -> str:
     outbound, early_receipts = services.outbound_attempt(outbound_id=outbound_id)
-    for event_id in early_receipts:
-        inbound_event_process.enqueue(event_id)
+    if early_receipts:
+        inbound_events_process.enqueue(early_receipts)
     return outbound.status
 
 
@@ -25,6 +43,9 @@ def messaging_sweep() -> int:
     for outbound_id in outbound_ids:
         outbound_send.enqueue(outbound_id)
     event_ids = services.inbound_events_stalled()
-    for event_id in event_ids:
-        inbound_event_process.enqueue(event_id)
+    if event_ids:
+        # By id (receipts waiting for their send are only taken that way), and a drain, which
+        # also clears a drain request whose task was lost.
+        inbound_events_process.enqueue(event_ids)
+        inbound_drain.enqueue()
     return len(outbound_ids) + len(event_ids)

@@ -224,8 +224,11 @@ def _whatsapp_send(state: MetaState, outcome: Outcome, phone_number_id: str) -> 
     if state.meta_webhook_url:
         category = "utility" if kind == "template" else "service"
         steps = _whatsapp_steps(wa_id)
+        # Meta echoes the sender's biz_opaque_callback_data in every status webhook.
+        callback = body.get("biz_opaque_callback_data")
+        callback = callback if isinstance(callback, str) and callback else None
         outcome.then = lambda: _whatsapp_lifecycle(
-            state, phone_number_id, message_id, wa_id, category, steps
+            state, phone_number_id, message_id, wa_id, category, steps, callback
         )
     return outcome
 
@@ -237,6 +240,7 @@ def _whatsapp_lifecycle(
     wa_id: str,
     category: str,
     steps: Sequence[tuple[str, int | None]],
+    callback: str | None = None,
 ) -> None:
     conversation_id = secrets.token_hex(16)
     for status, error_code in steps:
@@ -249,6 +253,8 @@ def _whatsapp_lifecycle(
             "timestamp": str(now),
             "recipient_id": wa_id,
         }
+        if callback is not None:
+            entry["biz_opaque_callback_data"] = callback
         if status in {"sent", "delivered"}:
             entry["conversation"] = {
                 "id": conversation_id,

@@ -12,7 +12,7 @@ from typing import Any, Self, TypedDict
 from urllib.error import HTTPError, URLError
 from urllib.parse import parse_qs, urlsplit
 
-from pocketdesk.messaging.fake_providers import meta, twilio
+from pocketdesk.messaging.fake_providers import meta, push, twilio
 from pocketdesk.messaging.fake_providers.wire import (
     Outcome,
     Reply,
@@ -183,6 +183,7 @@ class FakeProviders:
         self.webhook_timeout = webhook_timeout
         self.on_event = on_event
         self.twilio_messages = twilio.TwilioMessages()
+        self.push = push.PushService()  # a web push service: /push/{token}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._busy = 0
@@ -340,6 +341,14 @@ class FakeProviders:
         )
         return self.deliver(hook, retry=False)
 
+    def push_subscribe(
+        self, *, script: str = "", application_server_key: str | None = None
+    ) -> push.FakeSubscription:
+        """A web push subscription on this fake, as a browser would make (see ``push``)."""
+        return self.push.subscribe(
+            self.base_url, script=script, application_server_key=application_server_key
+        )
+
     def meta_subscribe(self, url: str, verify_token: str) -> bool:
         """Meta's GET verification handshake: True if our app echoed the challenge."""
         hook, challenge = meta.subscribe_request(url, verify_token)
@@ -386,6 +395,8 @@ class FakeProviders:
         outcome = twilio.handle(self, method, path, query, headers, raw)
         if outcome is None:
             outcome = meta.handle(self, method, path, query, headers, raw)
+        if outcome is None:
+            outcome = push.handle(self, method, path, headers, raw)
         if outcome is None:
             outcome = Outcome(Reply(404, {"error": f"the fake has nothing at {path}"}))
         return outcome

@@ -24,9 +24,7 @@ SLOW = {"+447911110003", "+447911220003", "+447911330003"}
 
 def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "pocketdesk", "db_worker", "--interval", "0.1"]
-    return subprocess.Popen(
-        [*command, "--no-startup-delay"], env=env, stdout=subprocess.DEVNULL
-    )
+    return subprocess.Popen([*command, "--no-startup-delay"], env=env, stdout=subprocess.DEVNULL)
 
 
 def _wait(condition, timeout: float = 30.0) -> bool:

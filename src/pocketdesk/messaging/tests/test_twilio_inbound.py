@@ -183,3 +183,15 @@ def test_a_malformed_media_count_does_not_stall_the_event(channel, settings):
     _work()
     assert InboundEvent.objects.get().state == "processed"
     assert Message.objects.get().media == []
+
+
+def test_webhooks_take_the_fast_path_but_keep_the_body_limit(channel, settings):
+    settings.PD_MAX_BODY_BYTES = 2_000
+    response = _post(settings, _sms("x" * 5_000))
+    assert response.status_code == 413
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert InboundEvent.objects.count() == 0
+    # No session or CSRF machinery on a webhook: no cookie is ever set.
+    ok = _post(settings, _sms("short"))
+    assert ok.status_code == 200
+    assert not ok.cookies

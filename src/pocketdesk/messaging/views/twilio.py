@@ -5,7 +5,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from pocketdesk.core.errors import ValidationFailed
-from pocketdesk.core.tasks import enqueue_on_commit
 from pocketdesk.customers.services import phone_normalize
 from pocketdesk.messaging import selectors, services, tasks
 from pocketdesk.messaging.adapters import twilio_sms
@@ -36,8 +35,7 @@ def _store(channel: Channel, kind: str, event_id: str, params: dict[str, str]) -
     event, created = services.inbound_event_store(
         channel=channel, kind=kind, provider_event_id=event_id, payload=params
     )
-    if created:
-        enqueue_on_commit(tasks.inbound_event_process, event.pk)
+    tasks.inbound_stored(event.pk, created)
 
 
 @csrf_exempt
