@@ -5,6 +5,8 @@ from ninja import NinjaAPI
 from pocketdesk.accounts.api import router as accounts_router
 from pocketdesk.catalog.api import me_router as catalog_me_router
 from pocketdesk.catalog.api import router as catalog_router
+from pocketdesk.conversations.api import router as conversations_router
+from pocketdesk.conversations.me_api import router as conversations_me_router
 from pocketdesk.core.api import install_error_handlers
 from pocketdesk.customers.api import me_router as customers_me_router
 from pocketdesk.customers.api import router as customers_router
@@ -20,7 +22,9 @@ api = NinjaAPI(
 install_error_handlers(api)
 api.add_router("/me", customers_me_router)
 api.add_router("/me/registrations", catalog_me_router)
+api.add_router("/me/conversations", conversations_me_router)
 api.add_router("/customers", customers_router)
+api.add_router("/conversations", conversations_router)
 api.add_router("/catalog", catalog_router)
 api.add_router("/accounts", accounts_router)
 api.add_router("/links", links_router)

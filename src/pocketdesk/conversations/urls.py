@@ -1,5 +1,32 @@
-from django.urls import path  # noqa: F401 - patterns are added below
+from django.urls import path
+
+from pocketdesk.conversations import customer_views, views
 
 app_name = "conversations"
 
 urlpatterns: list = []
+
+# The agents' console: the inbox and a conversation's thread (partials for live updates).
+_thread = "console/conversations/<str:public_id>/"
+urlpatterns += [
+    path("console/inbox/", views.inbox_page, name="inbox"),
+    path("console/inbox/rows/<str:public_id>/", views.inbox_row, name="inbox-row"),
+    path("console/inbox/availability/", views.inbox_availability, name="inbox-availability"),
+    path(_thread, views.thread_page, name="thread"),
+    path(f"{_thread}reply/", views.thread_reply, name="thread-reply"),
+    path(f"{_thread}notes/", views.thread_note, name="thread-note"),
+    path(f"{_thread}manage/", views.thread_manage, name="thread-manage"),
+    path(f"{_thread}controls/", views.thread_controls, name="thread-controls"),
+    path(f"{_thread}messages/<str:message_id>/", views.thread_message, name="thread-message"),
+]
+
+# The customer's chat in the app.
+urlpatterns += [
+    path("app/conversations/", customer_views.conversation_list, name="app-list"),
+    path("app/conversations/new/", customer_views.conversation_new, name="app-new"),
+    path(
+        "app/conversations/<str:public_id>/",
+        customer_views.conversation_thread,
+        name="app-thread",
+    ),
+]

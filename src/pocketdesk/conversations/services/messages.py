@@ -16,7 +16,7 @@ from pocketdesk.core.realtime import realtime_push, realtime_push_staff
 from pocketdesk.core.tasks import enqueue_on_commit
 from pocketdesk.customers.models import ChannelKind as ContactKind
 from pocketdesk.customers.models import Consent, ContactPoint, Customer, Purpose
-from pocketdesk.customers.services import timeline_record
+from pocketdesk.customers.services import TimelineItem, timeline_record, timeline_record_many
 from pocketdesk.messaging.handlers import InboundMessage, OutboundStatusChange
 from pocketdesk.messaging.models import Channel, ChannelKind, Outbound
 from pocketdesk.messaging.services import outbound_queue
@@ -88,7 +88,9 @@ def message_receive(inbound: InboundMessage) -> Message:
         if existing is not None:
             return existing
         customer = (
-            Customer.objects.select_for_update().select_related("user").get(pk=inbound.customer_id)
+            Customer.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .get(pk=inbound.customer_id)
         )
         conversation = _thread_for(customer, inbound.references)
         if conversation is None:
@@ -127,6 +129,113 @@ def message_receive(inbound: InboundMessage) -> Message:
         )
         _announce(message, customer)
     return message
+
+
+def messages_receive(batch: Sequence[InboundMessage]) -> list[Message]:
+    """Add a batch of inbound messages to their threads in a few queries (the handler the
+    messaging layer calls). Messages that answer a known message (e-mail References) take the
+    one-by-one path; replayed provider ids add nothing."""
+    threaded = [inbound for inbound in batch if inbound.references]
+    added = [message_receive(inbound) for inbound in threaded]
+    plain = [inbound for inbound in batch if not inbound.references]
+    if not plain:
+        return added
+    with transaction.atomic():
+        seen = set(
+            Message.objects.filter(
+                channel_id__in={inbound.channel_id for inbound in plain},
+                provider_id__in=[inbound.provider_id for inbound in plain if inbound.provider_id],
+            ).values_list("channel_id", "provider_id")
+        )
+        fresh: list[InboundMessage] = []
+        for inbound in plain:
+            key = (inbound.channel_id, inbound.provider_id)
+            if inbound.provider_id and key in seen:
+                continue
+            seen.add(key)
+            fresh.append(inbound)
+        if not fresh:
+            return added
+        customer_ids = sorted({inbound.customer_id for inbound in fresh})
+        # Lock the customers (in pk order) so two batches never open two threads for one.
+        customers = {
+            customer.pk: customer
+            for customer in Customer.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(pk__in=customer_ids)
+            .order_by("pk")
+        }
+        threads: dict[int, Conversation] = {}
+        open_threads = (
+            Conversation.objects.select_for_update()
+            .filter(customer_id__in=customer_ids)
+            .exclude(status=Conversation.Status.RESOLVED)
+            .order_by("customer_id", "-last_message_at")
+        )
+        for conversation in open_threads:
+            threads.setdefault(conversation.customer_id, conversation)
+        new_threads = [
+            Conversation(
+                customer_id=customer_id,
+                last_message_at=min(i.received_at for i in fresh if i.customer_id == customer_id),
+                created_at=min(i.received_at for i in fresh if i.customer_id == customer_id),
+            )
+            for customer_id in customer_ids
+            if customer_id not in threads
+        ]
+        for conversation in Conversation.objects.bulk_create(new_threads):
+            threads[conversation.customer_id] = conversation
+        messages = Message.objects.bulk_create(
+            [
+                Message(
+                    conversation=threads[inbound.customer_id],
+                    direction=Message.Direction.INBOUND,
+                    channel_id=inbound.channel_id,
+                    contact_point_id=inbound.contact_point_id,
+                    kind=inbound.kind,
+                    text=inbound.text[:MAX_TEXT],
+                    media=inbound.media,
+                    data=inbound.data,
+                    subject=inbound.subject[:300],
+                    provider_id=inbound.provider_id or None,
+                    created_at=inbound.received_at,
+                )
+                for inbound in fresh
+            ]
+        )
+        touched: dict[int, Conversation] = {}
+        for inbound in fresh:
+            conversation = threads[inbound.customer_id]
+            conversation.unread_count += 1
+            if inbound.received_at >= conversation.last_message_at:
+                conversation.last_message_at = inbound.received_at
+                conversation.last_channel_id = inbound.channel_id
+                conversation.last_contact_point_id = inbound.contact_point_id
+            conversation.status = Conversation.Status.OPEN
+            touched[conversation.pk] = conversation
+        Conversation.objects.bulk_update(
+            list(touched.values()),
+            ["unread_count", "last_message_at", "last_channel", "last_contact_point", "status"],
+        )
+        timeline_record_many(
+            [
+                TimelineItem(
+                    customer_id=inbound.customer_id,
+                    kind="message.received",
+                    summary=f"Message: {inbound.text[:PREVIEW]}",
+                    source="conversations",
+                    at=inbound.received_at,
+                    data={
+                        "conversation": threads[inbound.customer_id].public_id,
+                        "message": message.public_id,
+                    },
+                )
+                for inbound, message in zip(fresh, messages, strict=True)
+            ]
+        )
+        for message in messages:
+            _announce(message, customers[message.conversation.customer_id])
+    return added + messages
 
 
 def _opted_out(customer: Customer) -> bool:
@@ -219,7 +328,7 @@ def message_send(
     now = clock.now()
     with transaction.atomic():
         conversation = (
-            Conversation.objects.select_for_update()
+            Conversation.objects.select_for_update(of=("self",))
             .select_related("customer__user", "last_channel", "last_contact_point")
             .get(pk=conversation.pk)
         )

@@ -1,6 +1,13 @@
-{% load static %}// pocketdesk service worker: caches the app shell and serves the offline page.
-const CACHE = "pocketdesk-shell-v1";
-const SHELL = ["{% url 'web:offline' %}", "{% static 'web/app.css' %}", "{% static 'web/app.js' %}", "{% static 'web/icon.svg' %}"];
+{% load static %}// pocketdesk service worker: caches the app shell, serves the offline page, sends the chat
+// messages written offline when the connection is back (Background Sync), and shows web push
+// notifications (sw-push.js).
+importScripts("{% static 'conversations/outbox.js' %}", "{% static 'web/sw-push.js' %}");
+
+const CACHE = "pocketdesk-shell-v2";
+const SHELL = [
+  "{% url 'web:offline' %}", "{% static 'web/app.css' %}", "{% static 'web/app.js' %}", "{% static 'web/icon.svg' %}",
+  "{% static 'conversations/chat.css' %}", "{% static 'conversations/chat.js' %}", "{% static 'conversations/outbox.js' %}",
+];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
@@ -23,4 +30,12 @@ self.addEventListener("fetch", (event) => {
   if (SHELL.includes(new URL(request.url).pathname)) {
     event.respondWith(caches.match(request).then((hit) => hit || fetch(request)));
   }
+});
+
+self.addEventListener("sync", (event) => {
+  if (event.tag !== self.pdOutbox.TAG) return;
+  // Rejecting makes the browser try again later while messages still wait.
+  event.waitUntil(self.pdOutbox.flush().then((left) => {
+    if (left) throw new Error(`${left} chat message(s) still waiting`);
+  }));
 });
