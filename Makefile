@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+# The demo's local fake Twilio/Meta (started by `pocketdesk serve` in demo mode).
+FAKE_PORT ?= 8090
 BENCH ?=
 PYTEST_ARGS ?=
 
@@ -12,6 +14,7 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 demo: export PD_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
+demo: export PD_FAKE_PROVIDERS_URL ?= http://127.0.0.1:$(FAKE_PORT)
 demo: bootstrap
 	@PD_MODE=demo $(BIN)/pocketdesk migrate --no-input -v 0
 	@PD_MODE=demo $(BIN)/pocketdesk collectstatic --no-input -v 0

@@ -11,6 +11,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from pocketdesk.core.processes import serve_processes
+
 
 class Command(BaseCommand):
     help = (
@@ -70,6 +72,7 @@ class Command(BaseCommand):
                 worker = ["rqworker", "default", "--job-class", "django_tasks_rq.Job"]
             commands["worker"] = [sys.executable, "-m", "pocketdesk", *worker]
             commands["scheduler"] = [sys.executable, "-m", "pocketdesk", "scheduler"]
+        commands.update(serve_processes())
         children = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}  # noqa: S603
         self.stdout.write(
             f"pocketdesk: http://{host}:{port}/  (websockets {env['PD_WS_URL']}; "

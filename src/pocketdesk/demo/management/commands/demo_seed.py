@@ -8,8 +8,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pocketdesk.accounts.models import Role
 from pocketdesk.customers.models import Customer
-from pocketdesk.demo.seed import DEMO_PASSWORD, seed_customers, seed_logins_and_catalog
+from pocketdesk.demo.channels import fake_providers_url, seed_channels, seed_conversations
+from pocketdesk.demo.seed import (
+    DEMO_LOGINS,
+    DEMO_PASSWORD,
+    seed_customers,
+    seed_logins_and_catalog,
+)
 
 
 class Command(BaseCommand):
@@ -47,6 +54,13 @@ class Command(BaseCommand):
             elapsed = time.perf_counter() - started
             console.print(f"seeded {made} customers in {elapsed:.1f} s")
         logins = seed_logins_and_catalog()
+        channels = seed_channels()
+        demo_customer = Customer.objects.get(user__email=DEMO_LOGINS[Role.CUSTOMER])
+        threads = seed_conversations(channels, demo_customer)
+        console.print(
+            f"channels: {', '.join(sorted(channels))} (fake providers at {fake_providers_url()}); "
+            f"{threads} demo conversations"
+        )
         table = Table(title="demo logins (password: " + DEMO_PASSWORD + ")")
         table.add_column("role")
         table.add_column("email")
