@@ -117,8 +117,149 @@ def visits() -> dict[str, Any]:
     }
 
 
+# The ingest bench's Twilio number and credentials (a bench-only channel).
+INGEST_NUMBER = "+14155550188"
+INGEST_ACCOUNT = "AC" + "b" * 32
+INGEST_TOKEN = "bench-ingest-auth-token"  # noqa: S105 - a bench-only channel on loopback
+INGEST_SENDERS = 2_000
+
+
+def ingest() -> dict[str, Any]:
+    """The ingest bench's channel (made once), the phones of seeded customers to write from,
+    an agent session for the websocket, and the stored counts before the run."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from pocketdesk.conversations.models import Message
+    from pocketdesk.messaging.models import Channel, InboundEvent
+    from pocketdesk.messaging.services import channel_create
+
+    channel = Channel.objects.filter(kind="twilio_sms", address=INGEST_NUMBER).first()
+    if channel is None:
+        channel = channel_create(
+            actor=None,
+            kind="twilio_sms",
+            name="Bench ingest",
+            address=INGEST_NUMBER,
+            credentials={"account_sid": INGEST_ACCOUNT, "auth_token": INGEST_TOKEN},
+        )
+    phones = list(
+        ContactPoint.objects.filter(kind__in=PHONE_KINDS)
+        .order_by("pk")
+        .values_list("value", flat=True)[:INGEST_SENDERS]
+    )
+    agent = User.objects.get(email=AGENT_EMAIL)
+    session = SessionStore()
+    session[SESSION_KEY] = str(agent.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = agent.get_session_auth_hash()
+    session.create()
+    return {
+        "number": INGEST_NUMBER,
+        "account_sid": INGEST_ACCOUNT,
+        "auth_token": INGEST_TOKEN,
+        "phones": phones,
+        "session_cookie": settings.SESSION_COOKIE_NAME,
+        "session_key": session.session_key,
+        "events": InboundEvent.objects.filter(channel=channel).count(),
+        "messages": Message.objects.filter(channel=channel).count(),
+        "pending": InboundEvent.objects.filter(channel=channel, state="pending").count(),
+        "database": database(),
+    }
+
+
+INBOX_CONVERSATIONS = 100_000
+INBOX_MESSAGES_PER_CONVERSATION = 10
+
+
+def inbox() -> dict[str, Any]:
+    """The inbox bench's history (made once): 100,000 conversations of the seeded customers
+    with 10 messages each (1,000,000), a fifth assigned to the demo agent, over the last year;
+    plus an agent token and session."""
+    import random
+    from datetime import timedelta
+
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.db import transaction
+
+    from pocketdesk.conversations.models import Conversation, Message
+    from pocketdesk.core import clock
+
+    agent = User.objects.get(email=AGENT_EMAIL)
+    made = Conversation.objects.count()
+    if made < INBOX_CONVERSATIONS:
+        rng = random.Random(SEED_INBOX)
+        customers = list(Customer.objects.order_by("pk").values_list("pk", flat=True))
+        now = clock.now()
+        statuses = ["open", "open", "pending", "resolved", "resolved", "snoozed"]
+        texts = [
+            "Where is my parcel?",
+            "The app does not let me log in.",
+            "Can I change my delivery address?",
+            "Thanks, that worked!",
+            "I was charged twice for my order.",
+        ]
+        for start in range(made, INBOX_CONVERSATIONS, 5_000):
+            with transaction.atomic():
+                batch = []
+                for i in range(start, min(start + 5_000, INBOX_CONVERSATIONS)):
+                    last = now - timedelta(minutes=rng.randrange(0, 525_600))
+                    batch.append(
+                        Conversation(
+                            customer_id=customers[i % len(customers)],
+                            status=rng.choice(statuses),
+                            assignee=agent if i % 5 == 0 else None,
+                            last_message_at=last,
+                            unread_count=rng.randrange(0, 3),
+                            created_at=last - timedelta(hours=2),
+                        )
+                    )
+                conversations = Conversation.objects.bulk_create(batch)
+                Message.objects.bulk_create(
+                    [
+                        Message(
+                            conversation=conversation,
+                            direction="inbound" if n % 2 == 0 else "outbound",
+                            text=texts[(conversation.pk + n) % len(texts)],
+                            created_at=conversation.created_at + timedelta(minutes=12 * n),
+                        )
+                        for conversation in conversations
+                        for n in range(INBOX_MESSAGES_PER_CONVERSATION)
+                    ],
+                    batch_size=10_000,
+                )
+            print(f"inbox: {start + len(batch)} conversations", file=sys.stderr)
+    session = SessionStore()
+    session[SESSION_KEY] = str(agent.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = agent.get_session_auth_hash()
+    session.create()
+    _, token = api_token_create(actor=agent, user=agent, name="bench inbox")
+    thread = Conversation.objects.filter(assignee=agent).order_by("-last_message_at").first()
+    return {
+        "conversations": Conversation.objects.count(),
+        "messages": Message.objects.count(),
+        "session_cookie": settings.SESSION_COOKIE_NAME,
+        "session_key": session.session_key,
+        "token": token,
+        "thread": thread.public_id if thread else None,
+        "database": database(),
+    }
+
+
+SEED_INBOX = 11
+
+
 if __name__ == "__main__":
-    actions = {"status": status, "fixture": fixture, "link": link, "visits": visits}
+    actions = {
+        "status": status,
+        "fixture": fixture,
+        "link": link,
+        "visits": visits,
+        "ingest": ingest,
+        "inbox": inbox,
+    }
     if len(sys.argv) != 2 or sys.argv[1] not in actions:
         sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(actions)}}}")
     print(json.dumps(actions[sys.argv[1]]()))

@@ -303,6 +303,7 @@ def endpoint_summary(
         "connections": connections,
         "requests_per_s": median.requests_per_s,
         "p50_ms": median.p50_ms,
+        "p90_ms": median.p90_ms,
         "p99_ms": median.p99_ms,
         "median_run": runs.index(median) + 1,
         "runs": [asdict(run) for run in runs],

@@ -124,6 +124,8 @@ def run_wrk(
     threads: int = 2,
     headers: dict[str, str] | None = None,
     timeout_s: int = 10,
+    script: str | None = None,
+    script_args: tuple[str, ...] = (),
 ) -> WrkResult:
     """Load `url` (which must be on 127.0.0.1) for `seconds` and return the parsed report."""
     parts = urlsplit(url)
@@ -139,7 +141,11 @@ def run_wrk(
     ]
     for name, value in (headers or {}).items():
         command += ["--header", f"{name}: {value}"]
+    if script is not None:
+        command += ["--script", script]
     command.append(url)
+    if script_args:
+        command += ["--", *script_args]
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, check=False, timeout=seconds + 60
