@@ -11,6 +11,7 @@ from pocketdesk.core.api import install_error_handlers
 from pocketdesk.customers.api import me_router as customers_me_router
 from pocketdesk.customers.api import router as customers_router
 from pocketdesk.links.api import router as links_router
+from pocketdesk.messaging.api import router as channels_router
 
 api = NinjaAPI(
     title="pocketdesk API",
@@ -28,3 +29,4 @@ api.add_router("/conversations", conversations_router)
 api.add_router("/catalog", catalog_router)
 api.add_router("/accounts", accounts_router)
 api.add_router("/links", links_router)
+api.add_router("/channels", channels_router)

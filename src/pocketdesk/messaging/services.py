@@ -81,6 +81,29 @@ def channel_create(
     return channel
 
 
+def channel_update(
+    *,
+    actor: User,
+    channel: Channel,
+    name: str | None = None,
+    is_active: bool | None = None,
+    api_base: str | None = None,
+) -> Channel:
+    """Rename, switch on/off or repoint a channel. Credentials are replaced by adding anew."""
+    if actor.role != Role.ADMIN:
+        raise PermissionDenied("Only admins configure channels.")
+    changed = []
+    for field, value in (("name", name), ("is_active", is_active), ("api_base", api_base)):
+        if value is not None:
+            setattr(channel, field, value)
+            changed.append(field)
+    if changed:
+        with transaction.atomic():
+            channel.save(update_fields=changed)
+            audit_record(actor=actor, action="channel.updated", target=channel)
+    return channel
+
+
 def inbound_event_store(
     *, channel: Channel, kind: str, provider_event_id: str | None, payload: Mapping[str, Any]
 ) -> tuple[InboundEvent, bool]:
