@@ -23,7 +23,8 @@ def _push_on_commit(group: str, event: str, data: dict[str, Any]) -> None:
         if layer is not None:
             async_to_sync(layer.group_send)(group, message)
 
-    transaction.on_commit(send)
+    # robust: a websocket layer that is down must not stop the hooks after it (a send task).
+    transaction.on_commit(send, robust=True)
 
 
 def realtime_push(*, user_public_id: str, event: str, data: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import zoneinfo
@@ -314,6 +315,14 @@ _PUSH_REMOVED = {
 }
 
 
+def _private_host(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost" or host.endswith((".localhost", ".internal", ".local"))
+    return not address.is_global
+
+
 def push_endpoint_check(raw: str) -> str:
     value = raw.strip()
     try:
@@ -322,7 +331,13 @@ def push_endpoint_check(raw: str) -> str:
         port_ok = parts.port is None or parts.port > 0
     except ValueError:  # an unclosed [IPv6] bracket, a port out of range
         parts, host, port_ok = urlsplit(""), "", False
-    secure = parts.scheme == "https" or (parts.scheme == "http" and host in _PUSH_LOOPBACK_HOSTS)
+    # The worker POSTs to this URL: no plain http but loopback (tests and the demo's fake push
+    # service), and no private or link-local addresses in production (server-side forgery).
+    local = host in _PUSH_LOOPBACK_HOSTS or _private_host(host)
+    relaxed = settings.PD_MODE in {"demo", "test"}
+    secure = (parts.scheme == "https" and (relaxed or not local)) or (
+        parts.scheme == "http" and relaxed and host in _PUSH_LOOPBACK_HOSTS
+    )
     if not (secure and host and port_ok) or parts.username or parts.fragment or len(value) > 500:
         raise ValidationFailed(
             "A push endpoint is an https URL of at most 500 characters.",

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 
 from pocketdesk.accounts.models import Role, User
@@ -250,7 +250,8 @@ def inbound_events_process(*, event_ids: Sequence[int] = (), limit: int = BATCH_
     Returns how many events were taken."""
     with transaction.atomic():
         pending = InboundEvent.objects.filter(state=InboundEvent.State.PENDING)
-        locked = pending.select_for_update(skip_locked=True).select_related("channel")
+        # of=self: lock the events, not their channel (webhooks keep inserting against it).
+        locked = pending.select_for_update(skip_locked=True, of=("self",)).select_related("channel")
         events = list(locked.filter(pk__in=list(event_ids)).order_by("pk"))
         room = limit - len(events)
         if room > 0:
@@ -268,6 +269,8 @@ def inbound_events_process(*, event_ids: Sequence[int] = (), limit: int = BATCH_
                 try:
                     with transaction.atomic():
                         _events_process([event])
+                except DatabaseError:
+                    raise  # passing trouble (a lock, a deadlock): left pending for a retry
                 except Exception as error:
                     logger.exception("messaging.inbound.event_failed", extra={"event": event.pk})
                     InboundEvent.objects.filter(pk=event.pk).update(
@@ -398,7 +401,9 @@ def outbound_attempt(*, outbound_id: int) -> tuple[Outbound, list[int]]:
     now = clock.now()
     with transaction.atomic():
         outbound = (
-            Outbound.objects.select_for_update().select_related("channel").get(pk=outbound_id)
+            Outbound.objects.select_for_update(of=("self",))
+            .select_related("channel")
+            .get(pk=outbound_id)
         )
         if outbound.status not in (Outbound.Status.QUEUED, Outbound.Status.SENDING):
             return outbound, []
@@ -408,12 +413,21 @@ def outbound_attempt(*, outbound_id: int) -> tuple[Outbound, list[int]]:
         started = outbound.attempt_started_at
         if uncertain and started is not None and started > now - _send_timeout():
             return outbound, []  # another worker may still be waiting for the provider
+        if uncertain and outbound.attempts >= MAX_ATTEMPTS:
+            _status_set(
+                outbound,
+                Outbound.Status.FAILED,
+                error_code="attempts_exhausted",
+                error_detail=f"{outbound.attempts} attempts were cut short.",
+            )
+            return outbound, []
         outbound.status = Outbound.Status.SENDING
         outbound.attempt_started_at = now
         outbound.attempts += 1
         outbound.updated_at = now
         outbound.save(update_fields=["status", "attempt_started_at", "attempts", "updated_at"])
     channel = outbound.channel
+    attempt = outbound.attempt_started_at
     adapter = adapter_for(channel.kind)
     provider_id: str | None = None
     error: SendError | None = None
@@ -427,11 +441,21 @@ def outbound_attempt(*, outbound_id: int) -> tuple[Outbound, list[int]]:
                 provider_id = adapter.send(channel, outbound)
         except SendError as exc:
             error = exc
+        except Exception as exc:  # an adapter bug or an unexpected answer: retried, logged
+            logger.exception("messaging.outbound.adapter_error", extra={"outbound": outbound_id})
+            error = SendError("adapter_error", f"{type(exc).__name__}: {exc}"[:300], retryable=True)
     with transaction.atomic():
         outbound = (
-            Outbound.objects.select_for_update().select_related("channel").get(pk=outbound_id)
+            Outbound.objects.select_for_update(of=("self",))
+            .select_related("channel")
+            .get(pk=outbound_id)
         )
-        if outbound.status != Outbound.Status.SENDING:
+        if outbound.status != Outbound.Status.SENDING or outbound.attempt_started_at != attempt:
+            # A receipt or another attempt (after ours outlasted the send timeout) moved it on.
+            if provider_id is not None and outbound.provider_id is None:
+                logger.warning(
+                    "messaging.outbound.late_attempt", extra={"outbound": outbound.public_id}
+                )
             return outbound, []
         if provider_id is not None:
             outbound.provider_id = provider_id

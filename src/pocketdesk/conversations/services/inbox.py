@@ -220,11 +220,17 @@ def inbound_auto_assign(batch: Sequence[InboundMessage]) -> None:
             )
             if latest is not None:
                 joined.add(latest)
-    unassigned = Conversation.objects.filter(pk__in=joined, assignee__isnull=True).order_by(
-        "last_message_at", "pk"
-    )
-    for conversation in unassigned:
-        conversation_auto_assign(conversation=conversation)
+
+    def assign() -> None:
+        # After the inbound transaction: agent profiles are locked before conversations (as in
+        # every assignment), and a failure here cannot undo the stored messages.
+        unassigned = Conversation.objects.filter(pk__in=joined, assignee__isnull=True).order_by(
+            "last_message_at", "pk"
+        )
+        for conversation in unassigned:
+            conversation_auto_assign(conversation=conversation)
+
+    transaction.on_commit(assign, robust=True)
 
 
 def agent_profile_set(

@@ -132,14 +132,16 @@ def signature_valid(channel: Channel, header: str, body: bytes) -> bool:
             timestamp = value
         elif key == "v1":
             candidates.append(value)
-    if not timestamp.isdigit() or not candidates:
+    if not (timestamp.isascii() and timestamp.isdigit()) or not candidates:
         return False
     if abs(clock.now().timestamp() - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
         return False
     expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     digest = expected.hexdigest()
     # compare_digest on every candidate: how many match must not show in the timing.
-    matches = [hmac.compare_digest(digest, candidate.lower()) for candidate in candidates]
+    matches = [
+        hmac.compare_digest(digest.encode(), candidate.lower().encode()) for candidate in candidates
+    ]
     return any(matches)
 
 

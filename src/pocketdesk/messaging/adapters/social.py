@@ -74,7 +74,7 @@ def signature_valid(channel: Channel, body: bytes, signature: str) -> bool:
     secret = str(channel.credentials.get("consumer_secret") or "")
     if not secret or not signature:
         return False
-    return hmac.compare_digest(_digest(secret, body), signature)
+    return hmac.compare_digest(_digest(secret, body).encode(), signature.encode())
 
 
 def mentions(payload: Mapping[str, Any]) -> list[dict[str, Any]]:

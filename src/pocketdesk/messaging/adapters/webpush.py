@@ -166,7 +166,8 @@ class WebPushAdapter:
                 raise SendError(
                     "push_payload_too_large", "The push service refused the size.", retryable=False
                 ) from exc
-            detail = f"The push service answered {status}: {str(exc.response.text)[:200]}"
+            # Only the status: the body of an arbitrary endpoint is not shown to staff.
+            detail = f"The push service answered {status}."
             raise SendError(f"push_{status}", detail, retryable=status in RETRYABLE_HTTP) from exc
         except requests.RequestException as exc:
             raise SendError("provider_unreachable", str(exc)[:300], retryable=True) from exc

@@ -467,3 +467,10 @@ def test_cli_refuses_a_short_secret(db, capsys):
     assert exited.value.code == 2
     assert "inbound secret" in capsys.readouterr().err
     assert not Channel.objects.exists()
+
+
+@pytest.mark.parametrize("signature", ["t=²,v1=00", "t=1,v1=é", f"t={10**40},v1=ab"])
+def test_odd_signature_headers_are_refused_not_errors(channel, signature):
+    response = _post(channel, _mail("Hello").as_bytes(), signature=signature)
+    assert response.status_code == 403
+    assert not InboundEvent.objects.exists()

@@ -387,3 +387,11 @@ def test_cli_adds_social_and_lists_it_without_secrets(db, capsys):
         "consumer_secret": "cs-s3cret",
         "bearer_token": "bt-s3cret",
     }
+
+
+def test_crc_never_signs_a_body_for_an_attacker(channel):
+    # The CRC answer is the HMAC that signs POSTs: a JSON "token" must not get one.
+    body = '{"for_user_id":"1","tweet_create_events":[]}'
+    response = Client().get(PATH, {"channel": channel.public_id, "crc_token": body})
+    assert response.status_code == 400
+    assert response.json()["code"] == "crc_token_invalid"

@@ -429,3 +429,25 @@ def _raw_post(browser, authorization):
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.7/push/abc",
+        "https://localhost/push/abc",
+        "http://127.0.0.1:8090/push/abc",
+    ],
+)
+def test_production_refuses_push_endpoints_on_private_addresses(settings, endpoint):
+    from pocketdesk.core.errors import ValidationFailed
+    from pocketdesk.customers.services import push_endpoint_check
+
+    settings.PD_MODE = "production"
+    with pytest.raises(ValidationFailed) as error:
+        push_endpoint_check(endpoint)
+    assert error.value.code == "push_endpoint_invalid"
+    assert push_endpoint_check("https://fcm.googleapis.com/fcm/send/abc") == (
+        "https://fcm.googleapis.com/fcm/send/abc"
+    )

@@ -3,6 +3,7 @@
 
 import json
 import logging
+import re
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -14,6 +15,9 @@ from pocketdesk.messaging.adapters import social
 from pocketdesk.messaging.models import Channel, ChannelKind
 
 logger = logging.getLogger(__name__)
+
+
+CRC_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=]{1,128}")
 
 
 def forbidden() -> HttpResponse:
@@ -37,6 +41,10 @@ def _crc(request: HttpRequest, channel: Channel) -> HttpResponse:
     crc_token = request.GET.get("crc_token", "")
     if not crc_token:
         return bad_request("crc_token_required", "A CRC request carries crc_token.")
+    # The answer is the same HMAC that signs POST bodies: only a short token (never a JSON body
+    # an attacker wants signed) gets one.
+    if not CRC_TOKEN.fullmatch(crc_token):
+        return bad_request("crc_token_invalid", "crc_token is 1 to 128 base64 characters.")
     token = social.crc_response_token(channel, crc_token)
     if token is None:
         return forbidden()
