@@ -185,23 +185,27 @@ def _signed_sms(settings, sender, body):
     return Client().post("/webhooks/twilio/sms", params, HTTP_X_TWILIO_SIGNATURE=signature)
 
 
-def test_inbound_sms_is_auto_assigned_when_enabled(settings, make_user, channel):
+def test_inbound_sms_is_auto_assigned_when_enabled(
+    settings, make_user, channel, django_capture_on_commit_callbacks
+):
     settings.PD_AUTO_ASSIGN = True
     agent = available_agent(make_user)
     assert _signed_sms(settings, "+447911123458", "Where is my order?").status_code == 200
-    inbound_drain()
+    with django_capture_on_commit_callbacks(execute=True):  # assignment runs after commit
+        inbound_drain()
     conversation = Conversation.objects.get()
     assert conversation.assignee == agent
     assert AuditEvent.objects.get(action="conversation.assigned").data["rule"] == "round_robin"
 
 
 def test_inbound_sms_stays_unassigned_when_disabled_or_nobody_has_room(
-    settings, make_user, channel
+    settings, make_user, channel, django_capture_on_commit_callbacks
 ):
     settings.PD_AUTO_ASSIGN = False
     agent = available_agent(make_user)
     _signed_sms(settings, "+447911123459", "one")
-    inbound_drain()
+    with django_capture_on_commit_callbacks(execute=True):
+        inbound_drain()
     assert Conversation.objects.get().assignee is None
 
     settings.PD_AUTO_ASSIGN = True
@@ -209,7 +213,8 @@ def test_inbound_sms_stays_unassigned_when_disabled_or_nobody_has_room(
     available_agent(make_user, max_open=0)
     make_user("agent")  # never said they are available
     _signed_sms(settings, "+447911123459", "two")
-    inbound_drain()
+    with django_capture_on_commit_callbacks(execute=True):
+        inbound_drain()
     # the one available agent with room got it
     assert Conversation.objects.exclude(status="resolved").get().assignee == agent
 
