@@ -5,14 +5,20 @@ used, unless the agent picks another; delivery receipts reach the agents' screen
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 
 from pocketdesk.accounts.models import User
 from pocketdesk.conversations.models import Conversation, Message
 from pocketdesk.core import clock
 from pocketdesk.core.errors import PermissionDenied, ValidationFailed
-from pocketdesk.core.realtime import realtime_push, realtime_push_staff
+from pocketdesk.core.realtime import (
+    STAFF_GROUP,
+    Push,
+    realtime_push_many,
+    realtime_push_staff,
+    user_group,
+)
 from pocketdesk.core.tasks import enqueue_on_commit
 from pocketdesk.customers.models import ChannelKind as ContactKind
 from pocketdesk.customers.models import Consent, ContactPoint, Customer, Purpose
@@ -51,11 +57,17 @@ def message_event(message: Message) -> dict[str, Any]:
     }
 
 
-def _announce(message: Message, customer: Customer) -> None:
+def _pushes(message: Message, customer: Customer) -> list[Push]:
+    """A new message's live events: to every agent, and to the customer's app (not notes)."""
     event = message_event(message)
-    realtime_push_staff(event="message.created", data=event)
+    pushes: list[Push] = [(STAFF_GROUP, "message.created", event)]
     if message.direction != Message.Direction.NOTE and customer.user is not None:
-        realtime_push(user_public_id=customer.user.public_id, event="message.created", data=event)
+        pushes.append((user_group(customer.user.public_id), "message.created", event))
+    return pushes
+
+
+def _announce(message: Message, customer: Customer) -> None:
+    realtime_push_many(_pushes(message, customer))
 
 
 def _thread_for(customer: Customer, references: Sequence[str]) -> Conversation | None:
@@ -203,20 +215,20 @@ def messages_receive(batch: Sequence[InboundMessage]) -> list[Message]:
                 for inbound in fresh
             ]
         )
-        touched: dict[int, Conversation] = {}
+        # One statement run for every thread (bulk_update's CASE expressions cost more than
+        # the rows here); the unread count adds to what is stored.
+        changes: dict[int, list[Any]] = {}
         for inbound in fresh:
             conversation = threads[inbound.customer_id]
-            conversation.unread_count += 1
-            if inbound.received_at >= conversation.last_message_at:
-                conversation.last_message_at = inbound.received_at
-                conversation.last_channel_id = inbound.channel_id
-                conversation.last_contact_point_id = inbound.contact_point_id
-            conversation.status = Conversation.Status.OPEN
-            touched[conversation.pk] = conversation
-        Conversation.objects.bulk_update(
-            list(touched.values()),
-            ["unread_count", "last_message_at", "last_channel", "last_contact_point", "status"],
-        )
+            change = changes.setdefault(
+                conversation.pk,
+                [0, conversation.last_message_at, conversation.last_channel_id,
+                 conversation.last_contact_point_id],
+            )  # fmt: skip
+            change[0] += 1
+            if inbound.received_at >= change[1]:
+                change[1:] = [inbound.received_at, inbound.channel_id, inbound.contact_point_id]
+        _threads_touch(changes)
         timeline_record_many(
             [
                 TimelineItem(
@@ -233,9 +245,31 @@ def messages_receive(batch: Sequence[InboundMessage]) -> list[Message]:
                 for inbound, message in zip(fresh, messages, strict=True)
             ]
         )
-        for message in messages:
-            _announce(message, customers[message.conversation.customer_id])
+        realtime_push_many(
+            [
+                push
+                for message in messages
+                for push in _pushes(message, customers[message.conversation.customer_id])
+            ]
+        )
     return added + messages
+
+
+def _threads_touch(changes: Mapping[int, Sequence[Any]]) -> None:
+    """Per thread: n more unread, the latest message's time/channel/contact point, open."""
+    table = connection.ops.quote_name(Conversation._meta.db_table)
+    opened = Conversation.Status.OPEN
+    at_field = Conversation._meta.get_field("last_message_at")
+    rows = [
+        (n, at_field.get_db_prep_value(at, connection), channel, point, opened, pk)
+        for pk, (n, at, channel, point) in sorted(changes.items())
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET unread_count = unread_count + %s, last_message_at = %s, "  # noqa: S608 - names from the model
+            "last_channel_id = %s, last_contact_point_id = %s, status = %s WHERE id = %s",
+            rows,
+        )
 
 
 def _opted_out(customer: Customer) -> bool:
@@ -244,10 +278,12 @@ def _opted_out(customer: Customer) -> bool:
     ).exists()
 
 
-def _destination(
-    conversation: Conversation, channel: Channel | None, contact_point: ContactPoint | None
+def reply_destination(
+    conversation: Conversation, channel: Channel | None, contact_point: ContactPoint | None = None
 ) -> tuple[Channel, ContactPoint | None, str]:
-    """The channel, contact point and provider address a reply goes to."""
+    """The channel, contact point and provider address a reply goes to (the channel picked,
+    else the one the customer last wrote on), or ValidationFailed saying why a reply may not
+    go there. Writes nothing: the console asks it before sending."""
     customer = conversation.customer
     if channel is None:
         channel = conversation.last_channel
@@ -332,7 +368,7 @@ def message_send(
             .select_related("customer__user", "last_channel", "last_contact_point")
             .get(pk=conversation.pk)
         )
-        channel, point, recipient = _destination(conversation, channel, contact_point)
+        channel, point, recipient = reply_destination(conversation, channel, contact_point)
         extra = _email_threading(conversation) if channel.kind == ChannelKind.EMAIL else {}
         outbound = outbound_queue(
             channel=channel,
