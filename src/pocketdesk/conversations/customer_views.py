@@ -1,5 +1,6 @@
-"""The customer's chat pages in the app: their conversations, and a thread with its composer.
-The pages work without JavaScript (the composer posts a form); chat.js makes them live."""
+"""The customer's chat pages in the app: their conversations, and a thread with its composer and
+a "Call me back" form. The pages work without JavaScript (the forms post); chat.js makes them
+live."""
 
 import uuid
 
@@ -36,13 +37,18 @@ def _thread(
     if conversation is not None:
         services.customer_conversation_delivered(actor=actor, conversation=conversation)
         messages = selectors.customer_message_list(actor=actor, conversation=conversation)
+    # Which form the error belongs to: the composer's, or the "Call me back" form's.
+    callback = request.POST.get("kind") == services.CALLBACK_REQUEST
     context = {
         "conversation": conversation,
         "messages": messages,
-        # The no-JavaScript composer's id: a double submit stores the message once.
+        # The no-JavaScript forms' ids: a double submit stores the message once.
         "client_id": str(uuid.uuid4()),
-        "error": error,
-        "text": request.POST.get("text", "") if error else "",
+        "callback_client_id": str(uuid.uuid4()),
+        "error": error if not callback else "",
+        "text": request.POST.get("text", "") if error and not callback else "",
+        "callback_error": error if callback else "",
+        "callback_text": request.POST.get("text", "") if error and callback else "",
     }
     return render(request, "conversations/app/thread.html", context, status=422 if error else 200)
 
@@ -54,6 +60,7 @@ def _post(request: HttpRequest, actor: User, conversation: Conversation | None) 
             conversation=conversation,
             text=request.POST.get("text", ""),
             client_id=request.POST.get("client_id", ""),
+            kind=request.POST.get("kind") or services.TEXT,
         )
     except DomainError as error:
         return _thread(request, actor, conversation, error=error.detail)

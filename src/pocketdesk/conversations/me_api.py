@@ -1,6 +1,7 @@
 """The customer's conversations API (/api/v1/me/conversations): their own threads, the messages
-they may see (never internal notes), writing with an app-generated `client_id` (a replay
-answers 200 with the stored message), and read receipts."""
+they may see (never internal notes), writing (a message, or a request to be called back) with
+an app-generated `client_id` (a replay answers 200 with the stored message), and read
+receipts."""
 
 from datetime import datetime
 from typing import Literal
@@ -51,8 +52,14 @@ class ConversationDetailOut(ConversationOut):
 
 
 class ChatMessageIn(Schema):
-    text: str
+    text: str = Field(
+        default="", description="The message; for a callback_request, an optional note."
+    )
     client_id: str = Field(description="A new id per message (crypto.randomUUID()); resend it.")
+    kind: Literal["text", "callback_request"] = Field(
+        default="text",
+        description="text, or callback_request: ask to be called back (`text` may be empty).",
+    )
 
 
 @router.get("", response=list[ConversationOut], summary="My conversations")
@@ -70,6 +77,7 @@ def conversation_start(request: HttpRequest, payload: ChatMessageIn) -> Status[M
         conversation=None,
         text=payload.text,
         client_id=payload.client_id,
+        kind=payload.kind,
     )
     return Status(201 if created else 200, message)
 
@@ -94,7 +102,11 @@ def message_post(
     actor = request.auth  # type: ignore[attr-defined]
     conversation = selectors.customer_conversation_get(actor=actor, public_id=conversation_id)
     message, created = services.customer_message_post(
-        actor=actor, conversation=conversation, text=payload.text, client_id=payload.client_id
+        actor=actor,
+        conversation=conversation,
+        text=payload.text,
+        client_id=payload.client_id,
+        kind=payload.kind,
     )
     return Status(201 if created else 200, message)
 

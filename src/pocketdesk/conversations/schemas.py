@@ -39,6 +39,9 @@ class ConversationOut(Schema):
     last_message_at: datetime
     preview: str = Field(description="The start of the last message (internal notes aside).")
     preview_direction: str | None
+    preview_kind: str | None = Field(
+        description="The last message's kind (text, callback_request, …)."
+    )
     labels: list[LabelOut]
     created_at: datetime
 
@@ -67,6 +70,10 @@ class ConversationOut(Schema):
         return getattr(obj, "preview_direction", None)
 
     @staticmethod
+    def resolve_preview_kind(obj: Any) -> str | None:
+        return getattr(obj, "preview_kind", None)
+
+    @staticmethod
     def resolve_labels(obj: Any) -> list[Any]:
         return list(obj.labels.all())
 
@@ -92,7 +99,10 @@ class ConversationPatchIn(Schema):
 class MessageOut(Schema):
     id: str = Field(alias="public_id")
     direction: str = Field(description="inbound, outbound or note (internal, never sent)")
-    kind: str
+    kind: str = Field(
+        description="text, image, location, interactive, mention, callback_request (the "
+        "customer asked to be called back; `text` holds their note, maybe empty), …"
+    )
     text: str
     subject: str
     media: list[dict[str, Any]]
@@ -159,10 +169,22 @@ class ProblemOut(Schema):
     detail: str
 
 
+class ReplyWindowOut(Schema):
+    open: bool = Field(description="Whether free text may be sent now (else only templates).")
+    closes_at: datetime | None = Field(
+        description="When the window closes (or closed): 24 h after the customer's last "
+        "WhatsApp message here; null if they never wrote on this channel in this conversation."
+    )
+
+
 class ReplyInfoOut(Schema):
     channel: ChannelOut | None
     segments: SegmentsOut | None = Field(description="SMS only: how the text will be split.")
     problem: ProblemOut | None = Field(description="Why a reply there would be refused.")
+    window: ReplyWindowOut | None = Field(
+        description="WhatsApp only: the 24-hour customer-service window. A hint: sending outside "
+        "it is not refused here, Meta refuses it (the message fails with meta_131047)."
+    )
 
 
 class CannedReplyIn(Schema):

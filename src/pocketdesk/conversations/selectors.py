@@ -13,6 +13,7 @@ from django.db.models import (
     Count,
     Exists,
     IntegerField,
+    Max,
     OuterRef,
     Prefetch,
     Q,
@@ -26,8 +27,10 @@ from pocketdesk.accounts.models import STAFF_ROLES, User
 from pocketdesk.conversations.models import AgentProfile, CannedReply, Conversation, Label, Message
 from pocketdesk.conversations.services import messages as message_services
 from pocketdesk.conversations.services.inbox import LOAD_STATUSES, canned_reply_render
+from pocketdesk.core import clock
 from pocketdesk.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from pocketdesk.customers.models import ContactPoint
+from pocketdesk.messaging.adapters.meta import whatsapp_window_closes_at, whatsapp_window_open
 from pocketdesk.messaging.models import Channel, ChannelKind
 from pocketdesk.messaging.segments import SmsSegments, sms_segments
 
@@ -380,29 +383,78 @@ def reply_channels(*, actor: User, conversation: Conversation) -> list[Channel]:
 
 
 @dataclass(frozen=True)
+class ReplyWindow:
+    """WhatsApp's customer-service window on one channel: free text only while it is open."""
+
+    channel: Channel
+    open: bool
+    # When it closes (or closed); None when the customer never wrote there in this thread.
+    closes_at: datetime | None
+
+
+def reply_windows(
+    *, actor: User, conversation: Conversation, channels: Sequence[Channel | None]
+) -> list[ReplyWindow]:
+    """The WhatsApp window of each WhatsApp channel among `channels` (others have none), from
+    the customer's latest inbound message on that channel in this thread: Meta keeps one window
+    per business number. One query. A hint for the console: sending is never refused on it."""
+    _require_staff(actor)
+    whatsapp = {
+        channel.pk: channel
+        for channel in channels
+        if channel is not None and channel.kind == ChannelKind.WHATSAPP
+    }
+    if not whatsapp:
+        return []
+    latest = dict(
+        Message.objects.filter(
+            conversation=conversation,
+            direction=Message.Direction.INBOUND,
+            channel_id__in=list(whatsapp),
+        )
+        .order_by()
+        .values("channel_id")
+        .annotate(at=Max("created_at"))
+        .values_list("channel_id", "at")
+    )
+    now = clock.now()
+    return [
+        ReplyWindow(
+            channel=channel,
+            open=whatsapp_window_open(latest.get(pk), now=now),
+            closes_at=whatsapp_window_closes_at(latest.get(pk)),
+        )
+        for pk, channel in whatsapp.items()
+    ]
+
+
+@dataclass(frozen=True)
 class ReplyInfo:
     channel: Channel | None
     segments: SmsSegments | None  # SMS only
     problem: dict[str, str] | None  # why a reply there would be refused: {"code", "detail"}
+    window: ReplyWindow | None = None  # WhatsApp only
 
 
 def reply_info(
     *, actor: User, conversation: Conversation, channel: Channel | None, text: str = ""
 ) -> ReplyInfo:
     """Before sending: the channel the reply will use (the one picked, else the one the
-    customer last wrote on), its SMS segment count, and why it would be refused, if it would."""
+    customer last wrote on), its SMS segment count, why it would be refused, if it would, and
+    on WhatsApp whether the 24-hour window is open."""
     _require_staff(actor)
     channel = channel or conversation.last_channel
     problem = None
     try:
         # messages owns the rules of where a reply may go; asked here without writing.
-        message_services._destination(conversation, channel, None)
+        message_services.reply_destination(conversation, channel)
     except DomainError as error:
         problem = {"code": error.code, "detail": error.detail}
     segments = (
         sms_segments(text.strip()) if channel is not None and channel.kind in SMS_KINDS else None
     )
-    return ReplyInfo(channel, segments, problem)
+    windows = reply_windows(actor=actor, conversation=conversation, channels=[channel])
+    return ReplyInfo(channel, segments, problem, windows[0] if windows else None)
 
 
 def canned_replies_rendered(

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -15,7 +16,7 @@ from django_htmx.http import reswap, retarget
 
 from pocketdesk.accounts.models import STAFF_ROLES, User
 from pocketdesk.conversations import selectors
-from pocketdesk.conversations.models import AgentProfile, Conversation
+from pocketdesk.conversations.models import AgentProfile, Conversation, Message
 from pocketdesk.conversations.services import inbox
 from pocketdesk.conversations.services.messages import message_send
 from pocketdesk.core import clock
@@ -196,6 +197,11 @@ def _thread_page(
         "customer": customer,
         "timeline": customer.recent_timeline[:TIMELINE_IN_PANEL],  # type: ignore[attr-defined]
         "channels": channels,
+        # WhatsApp's 24-hour window, per WhatsApp channel the picker offers; the one the reply
+        # goes to by default is shown (inbox.js follows the picker).
+        "windows": selectors.reply_windows(
+            actor=actor, conversation=conversation, channels=[conversation.last_channel, *channels]
+        ),
         "canned": selectors.canned_replies_rendered(actor=actor, conversation=conversation),
         "reply_error": reply_error,
         "reply_text": request.POST.get("text", "") if reply_error else "",
@@ -224,7 +230,9 @@ def thread_page(request: HttpRequest, public_id: str) -> HttpResponse:
 @login_required
 @require_GET
 def thread_message(request: HttpRequest, public_id: str, message_id: str) -> HttpResponse:
-    """One message as the thread shows it (appended, or re-drawn on a receipt)."""
+    """One message as the thread shows it (appended, or re-drawn on a receipt). A customer's
+    WhatsApp message reopens that channel's 24-hour window: its notice comes along, swapped
+    out of band."""
     actor = _staff(request)
     try:
         conversation = _conversation(actor, public_id)
@@ -234,7 +242,18 @@ def thread_message(request: HttpRequest, public_id: str, message_id: str) -> Htt
     except NotFound:
         return HttpResponse("", status=404)
     context = {"m": message, "conversation": conversation}
-    return render(request, "conversations/console/thread.html#message", context)
+    html = render_to_string("conversations/console/thread.html#message", context, request)
+    if message.direction == Message.Direction.INBOUND:
+        windows = selectors.reply_windows(
+            actor=actor, conversation=conversation, channels=[message.channel]
+        )
+        for window in windows:
+            html += render_to_string(
+                "conversations/console/thread.html#reply-window",
+                {"w": window, "conversation": conversation, "oob": True},
+                request,
+            )
+    return HttpResponse(html)
 
 
 @login_required

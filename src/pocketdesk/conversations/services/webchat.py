@@ -1,6 +1,6 @@
 """The customer's side of web chat: messages written in the app (idempotent by the app's own
-id, so a message queued offline and sent again is stored once), and the app's receipts —
-replies fetched (delivered) and read."""
+id, so a message queued offline and sent again is stored once) — text, or a request to be
+called back — and the app's receipts: replies fetched (delivered) and read."""
 
 import re
 
@@ -25,11 +25,17 @@ from pocketdesk.messaging.services import outbound_mark
 CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{7,63}")
 _UNDELIVERED = (Outbound.Status.QUEUED, Outbound.Status.SENDING, Outbound.Status.SENT)
 _UNREAD = (*_UNDELIVERED, Outbound.Status.DELIVERED)
+TEXT = "text"
+# The customer asks to be called back; the text is their note (when suits them), maybe empty.
+CALLBACK_REQUEST = "callback_request"
+CUSTOMER_KINDS = (TEXT, CALLBACK_REQUEST)
 
 
-def _text_check(text: str, client_id: str) -> str:
+def _text_check(text: str, client_id: str, kind: str) -> str:
+    if kind not in CUSTOMER_KINDS:
+        raise ValidationFailed(f"kind is one of {', '.join(CUSTOMER_KINDS)}.", field="kind")
     text = text.strip()
-    if not text:
+    if not text and kind == TEXT:
         raise ValidationFailed("Write a message.", field="text")
     if len(text) > MAX_TEXT:
         raise ValidationFailed(f"A message has at most {MAX_TEXT} characters.", field="text")
@@ -41,8 +47,12 @@ def _text_check(text: str, client_id: str) -> str:
     return text
 
 
-def _replay(existing: Message, text: str) -> Message:
-    if existing.direction != Message.Direction.INBOUND or existing.text != text:
+def _replay(existing: Message, text: str, kind: str) -> Message:
+    if (
+        existing.direction != Message.Direction.INBOUND
+        or existing.text != text
+        or existing.kind != kind
+    ):
         raise Conflict("This client_id was used for another message.", code="client_id_reused")
     return existing
 
@@ -58,13 +68,25 @@ def _own_conversation(customer: Customer, conversation: Conversation) -> Convers
     return locked
 
 
+def _timeline_summary(kind: str, text: str) -> str:
+    if kind == CALLBACK_REQUEST:
+        return f"Callback requested: {text[:PREVIEW]}" if text else "Callback requested"
+    return f"Message (web chat): {text[:PREVIEW]}"
+
+
 def customer_message_post(
-    *, actor: User, conversation: Conversation | None, text: str, client_id: str
+    *,
+    actor: User,
+    conversation: Conversation | None,
+    text: str,
+    client_id: str,
+    kind: str = TEXT,
 ) -> tuple[Message, bool]:
     """A message the customer writes in the app, into their own conversation (None starts a
-    new one). Returns the message and whether it is new: a replayed `client_id` returns the
-    stored message and changes nothing."""
-    text = _text_check(text, client_id)
+    new one): `kind` text, or callback_request (a request to be called back, whose text, a
+    note, may be empty). Returns the message and whether it is new: a replayed `client_id`
+    returns the stored message and changes nothing."""
+    text = _text_check(text, client_id, kind)
     customer = customer_of_user(actor=actor)
     channel = channel_webchat()
     if not channel.is_active:
@@ -81,7 +103,7 @@ def customer_message_post(
                 .first()
             )
             if existing is not None:
-                return _replay(existing, text), False
+                return _replay(existing, text, kind), False
             conversation = Conversation.objects.create(
                 customer=customer, last_message_at=now, created_at=now
             )
@@ -91,12 +113,12 @@ def customer_message_post(
                 conversation=conversation, client_id=client_id
             ).first()
             if existing is not None:
-                return _replay(existing, text), False
+                return _replay(existing, text, kind), False
         message = Message.objects.create(
             conversation=conversation,
             direction=Message.Direction.INBOUND,
             channel=channel,
-            kind="text",
+            kind=kind,
             text=text,
             client_id=client_id,
             created_at=now,
@@ -109,8 +131,8 @@ def customer_message_post(
         )
         timeline_record(
             customer=customer,
-            kind="message.received",
-            summary=f"Message (web chat): {text[:PREVIEW]}",
+            kind="callback.requested" if kind == CALLBACK_REQUEST else "message.received",
+            summary=_timeline_summary(kind, text),
             source="conversations",
             actor=actor,
             data={"conversation": conversation.public_id, "message": message.public_id},

@@ -1,12 +1,14 @@
 """The console in a real browser: an SMS arriving shows up in the open inbox without a reload;
 in the thread, the SMS segment counter agrees with the server's count, a canned reply is
-inserted, the reply appears once and its delivery receipt updates it live. HTTP is Django's live
-server, websockets a real uvicorn process (another origin, as in production)."""
+inserted, the reply appears once and its delivery receipt updates it live; WhatsApp's window
+notice follows the channel picker, closes on time and reopens when the customer writes. HTTP is
+Django's live server, websockets a real uvicorn process (another origin, as in production)."""
 
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,10 +18,15 @@ from django.test import Client
 
 from pocketdesk.conversations.models import Conversation, Message
 from pocketdesk.conversations.services.inbox import canned_reply_create
+from pocketdesk.conversations.services.messages import message_receive
 from pocketdesk.conversations.tests.factories import customer_says, sms_channel
+from pocketdesk.core import clock
+from pocketdesk.customers.services import contact_point_add
+from pocketdesk.messaging.fake_providers import whatsapp_message_id
+from pocketdesk.messaging.handlers import InboundMessage
 from pocketdesk.messaging.models import Outbound
 from pocketdesk.messaging.segments import sms_segments
-from pocketdesk.messaging.services import outbound_mark
+from pocketdesk.messaging.services import channel_create, outbound_mark
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -162,5 +169,70 @@ def test_inbox_and_thread_are_live(chromium, site, make_customer, agent):
     page.wait_for_selector("#thread [data-message-id]:has-text('Great, thanks')")
     page.wait_for_timeout(1000)  # the read call is debounced
     assert Conversation.objects.get(pk=conversation.pk).unread_count == 0
+    assert errors == []
+    context.close()
+
+
+def test_whatsapp_window_notice_follows_the_picker_the_clock_and_the_customer(
+    chromium, site, make_customer, agent
+):
+    # given a customer whose WhatsApp window closes in a minute, and who then texted
+    sms = sms_channel()
+    whatsapp = _off_loop(
+        channel_create,
+        actor=None,
+        kind="whatsapp",
+        name="WhatsApp line",
+        address="106540352242922",
+        credentials={"app_secret": "s", "verify_token": "v", "access_token": "t"},
+    )
+    customer = make_customer(name="Noor Haddad", phone="+44 7911 100300")
+    point = _off_loop(
+        contact_point_add, actor=None, customer=customer, kind="whatsapp", value="+447911100300"
+    )
+
+    def on_whatsapp(at: datetime) -> Message:
+        return message_receive(
+            InboundMessage(
+                channel_id=whatsapp.pk,
+                customer_id=customer.pk,
+                contact_point_id=point.pk,
+                text=f"WhatsApp at {at.isoformat()}",
+                provider_id=whatsapp_message_id("447911100300"),
+                received_at=at,
+            )
+        )
+
+    now = clock.now()
+    conversation = _off_loop(on_whatsapp, now - timedelta(hours=24, seconds=-60)).conversation
+    _off_loop(customer_says, customer, "By text now", channel=sms, at=now - timedelta(seconds=1))
+    context, page, errors = _console(chromium, site, agent)
+    page.clock.install()  # the page's clock runs on, until the test moves it forward
+    page.goto(f"{site}/console/conversations/{conversation.public_id}/")
+    page.wait_for_selector("[data-live=thread][data-socket=open]")
+    notice = page.locator(f"#window-{whatsapp.public_id}")
+
+    # then the reply goes by SMS: no WhatsApp notice shown
+    assert notice.is_hidden()
+
+    # when the agent picks WhatsApp, its window shows, open
+    page.select_option("#reply-channel", whatsapp.public_id)
+    assert notice.is_visible()
+    assert notice.inner_text().startswith("WhatsApp window open until ")
+
+    # then, when the window closes, the notice says so without a reload
+    page.clock.fast_forward("01:30")
+    page.wait_for_selector(f"#window-{whatsapp.public_id}[data-window-open=false]")
+    assert notice.inner_text().startswith("Outside WhatsApp's 24-hour window")
+
+    # when the customer writes on WhatsApp, the window is open again
+    _off_loop(on_whatsapp, clock.now())
+    page.wait_for_selector(f"#window-{whatsapp.public_id}[data-window-open=true]")
+    assert notice.is_visible()
+    assert notice.inner_text().startswith("WhatsApp window open until ")
+
+    # and back on the default channel (SMS, when the page was drawn), it is hidden again
+    page.select_option("#reply-channel", "")
+    assert notice.is_hidden()
     assert errors == []
     context.close()

@@ -234,3 +234,53 @@ def test_a_message_written_offline_is_sent_once_when_back_online(
     assert page.locator("#thread li:has-text('Sent from a tunnel')").count() == 1
     assert page.evaluate("self.pdOutbox.all().then((waiting) => waiting.length)") == 0
     context.close()
+
+
+def test_call_me_back_from_the_phone_shows_in_the_console(chromium, site, make_customer, agent):
+    # given a customer's thread, open on their phone and in an agent's console
+    customer = make_customer()
+    first, _ = _off_loop(
+        customer_message_post,
+        actor=customer.user,
+        conversation=None,
+        text="My boiler is broken",
+        client_id=str(uuid.uuid4()),
+    )
+    conversation = first.conversation
+    desk = chromium.new_context(viewport={"width": 1280, "height": 800})
+    desk.add_cookies([{"name": "sessionid", "value": _session(agent), "url": site}])
+    console = desk.new_page()
+    console.goto(f"{site}/console/conversations/{conversation.public_id}/")
+    console.wait_for_selector("[data-live=thread][data-socket=open]")
+    phone = _phone(chromium, site, customer.user)
+    page = phone.new_page()
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    thread_url = f"{site}/app/conversations/{conversation.public_id}/"
+    page.goto(thread_url)
+    page.wait_for_selector("#chat[data-live=true]")
+
+    # when they ask to be called back, with a note
+    page.fill("#callback-text", "After 5pm")
+    page.click("#callback button:has-text('Call me back')")
+
+    # then the request shows in the thread, confirmed, without leaving the page
+    bubble = page.locator("#thread li.mine[data-message-id]:has-text('Callback requested')")
+    bubble.wait_for()
+    assert bubble.locator(".text").inner_text() == "After 5pm"
+    assert page.url == thread_url
+    assert page.input_value("#callback-text") == ""
+    stored = _wait_for(lambda: Message.objects.filter(kind="callback_request").first())
+    assert (stored.text, stored.conversation_id) == ("After 5pm", conversation.pk)
+
+    # and it reaches the agent live, shown as a callback request
+    item = console.locator(f"#message-{stored.public_id}.msg-callback")
+    item.wait_for()
+    assert "📞 Callback requested" in item.inner_text()
+    assert "After 5pm" in item.inner_text()
+    assert errors == []
+    desk.close()
+    phone.close()

@@ -1,5 +1,6 @@
-// The customer's chat thread: sends through the outbox (outbox.js), listens on the events
-// socket for new messages and typing, catches up after a reconnect, and reports reading.
+// The customer's chat thread: sends messages and "Call me back" requests through the outbox
+// (outbox.js), listens on the events socket for new messages and typing, catches up after a
+// reconnect, and reports reading.
 const root = document.getElementById("chat");
 const outbox = self.pdOutbox;
 
@@ -52,22 +53,37 @@ function start(root) {
     statusLine.hidden = !text;
   }
 
-  function bubble(mine, text, iso) {
+  function bubble(mine, text, iso, kind) {
     const item = document.createElement("li");
     item.className = `msg ${mine ? "mine" : "theirs"}`;
     const who = document.createElement("span");
     who.className = "sr";
     who.textContent = `${mine ? config.labelYou : config.labelSupport}:`;
-    const body = document.createElement("p");
-    body.className = "text";
-    body.textContent = text;
+    item.append(who);
+    const callback = kind === "callback_request";
+    if (callback) {
+      // A request to be called back: its label, then the customer's note if they wrote one.
+      const label = document.createElement("p");
+      label.className = "callback";
+      const icon = document.createElement("span");
+      icon.setAttribute("aria-hidden", "true");
+      icon.textContent = "📞";
+      label.append(icon, ` ${config.labelCallback}`);
+      item.append(label);
+    }
+    if (text || !callback) {
+      const body = document.createElement("p");
+      body.className = "text";
+      body.textContent = text;
+      item.append(body);
+    }
     const meta = document.createElement("span");
     meta.className = "meta";
     const time = document.createElement("time");
     time.dateTime = iso;
     time.textContent = clock(iso);
     meta.append(time);
-    item.append(who, body, meta);
+    item.append(meta);
     return item;
   }
 
@@ -100,7 +116,7 @@ function start(root) {
 
   function showPending(entry) {
     if (thread.querySelector(`[data-client-id="${CSS.escape(entry.client_id)}"]`)) return;
-    const item = bubble(true, entry.text, new Date(entry.at).toISOString());
+    const item = bubble(true, entry.text, new Date(entry.at).toISOString(), entry.kind);
     item.dataset.clientId = entry.client_id;
     setState(item, pendingLabel(), "sending");
     append(item);
@@ -118,7 +134,7 @@ function start(root) {
       item.querySelector("time").dateTime = message.created_at;
       item.querySelector("time").textContent = clock(message.created_at);
     } else {
-      item = bubble(mine, message.text, message.created_at);
+      item = bubble(mine, message.text, message.created_at, message.kind);
       if (message.client_id) item.dataset.clientId = message.client_id;
       append(item);
     }
@@ -214,23 +230,37 @@ function start(root) {
       .catch(() => {});
   }
 
-  async function submit(event) {
-    event.preventDefault();
-    const text = input.value.trim();
-    if (!text) return;
+  async function queue(text, kind) {
     const entry = {
       client_id: newId(),
       conversation: state.conversation,
       draft: state.conversation ? null : state.draft,
+      kind,
       text,
       at: Date.now(),
       csrf: config.csrf,
     };
-    input.value = "";
     showPending(entry);
     await outbox.put(entry);
     requestSync(); // the service worker sends it even if this page is closed first
     flush();
+  }
+
+  function submit(event) {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    queue(text, "text");
+  }
+
+  // "Call me back": queued like a message (offline too); its note may be empty.
+  function requestCallback(event) {
+    event.preventDefault();
+    const note = event.target.elements.text;
+    const text = note.value.trim();
+    note.value = "";
+    queue(text, "callback_request");
   }
 
   function typing() {
@@ -288,6 +318,7 @@ function start(root) {
   // --- start ------------------------------------------------------------------------------
   for (const time of thread.querySelectorAll("time[datetime]")) time.textContent = clock(time.dateTime);
   form.addEventListener("submit", submit);
+  document.getElementById("callback")?.addEventListener("submit", requestCallback);
   input.addEventListener("input", typing);
   // Enter sends with a keyboard; on a phone it starts a new line and the button sends.
   const enterSends = matchMedia("(pointer: fine)").matches;

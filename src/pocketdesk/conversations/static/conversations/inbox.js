@@ -1,7 +1,8 @@
 // The agents' console, live: the inbox list and a conversation's thread listen on the events
 // websocket and fetch the partials that changed through htmx. No inline script (CSP): the pages
 // describe themselves in data-* attributes. Also the reply box's SMS segment counter (the rules
-// of pocketdesk/messaging/segments.py) and canned reply insertion.
+// of pocketdesk/messaging/segments.py), WhatsApp's 24-hour window notice and canned reply
+// insertion.
 (() => {
   "use strict";
   document.documentElement.classList.add("js");
@@ -62,6 +63,34 @@
     output.hidden = false;
   }
 
+  // --- WhatsApp's 24-hour window: the notice of the channel the reply goes to -------------
+  const MAX_TIMER_MS = 2147483647;
+
+  function closeWhenDue(notice) {
+    if (notice.dataset.windowOpen !== "true" || notice.dataset.closing) return;
+    const left = Date.parse(notice.dataset.closesAt || "") - Date.now();
+    if (Number.isNaN(left) || left > MAX_TIMER_MS) return;
+    notice.dataset.closing = "true";
+    setTimeout(() => {
+      if (!notice.isConnected || notice.dataset.windowOpen !== "true") return;
+      notice.dataset.windowOpen = "false";
+      notice.className = "window-notice error";
+      notice.textContent = notice.dataset.closedText || "";
+    }, Math.max(0, left));
+  }
+
+  function updateWindows() {
+    const picker = document.getElementById("reply-channel");
+    if (!picker) return;
+    const option = picker.selectedOptions[0];
+    // The first option is "where they last wrote": its channel id is in data-channel.
+    const channel = option?.value || option?.dataset.channel || "";
+    for (const notice of document.querySelectorAll("[data-window-channel]")) {
+      notice.hidden = notice.dataset.windowChannel !== channel;
+      closeWhenDue(notice);
+    }
+  }
+
   // --- labels' colours (CSSOM: allowed by the CSP, unlike style attributes) ----------------
   function paintLabels(scope) {
     for (const el of scope.querySelectorAll("[data-colour]")) {
@@ -75,7 +104,10 @@
   });
   document.addEventListener("change", (event) => {
     const target = event.target;
-    if (target.id === "reply-channel") updateCounter();
+    if (target.id === "reply-channel") {
+      updateCounter();
+      updateWindows();
+    }
     if (target.id === "canned" && target.value) {
       const text = document.getElementById("reply-text");
       const insert = target.selectedOptions[0].dataset.text || "";
@@ -102,6 +134,9 @@
     }
   }
 
+  // A customer's WhatsApp message brings its channel's notice along (hx-swap-oob).
+  document.body.addEventListener("htmx:oobAfterSwap", updateWindows);
+
   document.body.addEventListener("htmx:afterSwap", (event) => {
     paintLabels(event.detail.target.parentElement || document);
     const thread = document.getElementById("thread");
@@ -124,6 +159,7 @@
 
   paintLabels(document);
   updateCounter();
+  updateWindows();
   document.getElementById("thread")?.lastElementChild?.scrollIntoView({ block: "end" });
 
   // --- live updates ------------------------------------------------------------------------

@@ -76,7 +76,7 @@
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": entry.csrf },
-      body: JSON.stringify({ text: entry.text, client_id: entry.client_id }),
+      body: JSON.stringify({ text: entry.text, client_id: entry.client_id, kind: entry.kind || "text" }),
     });
   }
 
