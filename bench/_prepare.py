@@ -77,7 +77,7 @@ def fixture() -> dict[str, Any]:
     agent = User.objects.get(email=AGENT_EMAIL)
     _, token = api_token_create(actor=agent, user=agent, name="bench")
     point = ContactPoint.objects.select_related("customer").get(
-        kind__in=PHONE_KINDS, value=DEMO_CUSTOMER_PHONE
+        kind="phone", value=DEMO_CUSTOMER_PHONE
     )
     national = phonenumbers.format_number(
         phonenumbers.parse(DEMO_CUSTOMER_PHONE), phonenumbers.PhoneNumberFormat.NATIONAL

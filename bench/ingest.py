@@ -223,6 +223,8 @@ def run() -> dict[str, Any]:
         env, "pocketdesk", "db_worker", "--interval", "0.05", "--no-startup-delay",
         log="worker.log",
     )  # fmt: skip
+    # As in production (`pocketdesk serve`): the scheduler's sweeps pick up lost tasks.
+    scheduler = spawn(env, "pocketdesk", "scheduler", log="scheduler.log")
     runs: list[dict[str, Any]] = []
     bare: list[WrkResult] = []
     try:
@@ -249,6 +251,7 @@ def run() -> dict[str, Any]:
                 )
             agent.stop()
     finally:
+        stop(scheduler)
         stop(worker)
         stop(websocket)
     median = sorted(runs, key=lambda run: run["messages_per_s"])[len(runs) // 2]
@@ -270,7 +273,8 @@ def run() -> dict[str, Any]:
             "runs": settings.runs,
             "connections": CONNECTIONS,
             "wrk": wrk_version(),
-            "server": f"gunicorn pocketdesk.wsgi, {WORKERS} sync workers; uvicorn; 1 db_worker",
+            "server": f"gunicorn pocketdesk.wsgi, {WORKERS} sync workers; uvicorn; 1 db_worker; "
+            "scheduler",
             "seed": {"customers": SEED_CUSTOMERS, "seed": SEED},
             "redis": bool(os.environ.get("REDIS_URL")),
         },

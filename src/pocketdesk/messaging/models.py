@@ -74,14 +74,16 @@ class InboundEvent(models.Model):
 
 
 class InboundDrain(models.Model):
-    """One row: whether a drain of pending inbound events is already requested. A webhook
-    enqueues a drain task only when it flips this from False to True, and the drain resets it
-    before it reads, so a burst of webhooks costs one task per batch, not one per message."""
+    """One row: when a drain of pending inbound events was last asked for (None: not since the
+    last drain began). A webhook enqueues a drain task only when none is asked for, and the
+    drain clears it before it reads, so a burst of webhooks costs one task per batch, not one
+    per message. A request older than DRAIN_REQUEST_STALE (its task lost with a killed
+    process) no longer counts."""
 
-    requested = models.BooleanField(default=False)
+    requested_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return "drain requested" if self.requested else "idle"
+        return f"drain requested at {self.requested_at}" if self.requested_at else "idle"
 
 
 class Outbound(models.Model):

@@ -46,6 +46,8 @@ RECEIPT_WAIT = timedelta(minutes=10)
 WAITING = "waiting for the send to record the provider id"
 # Stored events processed per transaction.
 BATCH_SIZE = 200
+# A drain asked for this long ago and not begun lost its task (a killed process): ask again.
+DRAIN_REQUEST_STALE = timedelta(seconds=10)
 
 
 def channel_create(
@@ -129,18 +131,25 @@ def inbound_event_store(
 def inbound_drain_request() -> bool:
     """Ask for a drain after storing an event; True when the caller must enqueue it (nobody
     else has asked since the last drain began). Call after the event is committed."""
-    if InboundDrain.objects.filter(pk=1, requested=True).exists():
-        return False  # the drain that was asked for has not begun: it will read this event
-    if InboundDrain.objects.filter(pk=1, requested=False).update(requested=True):
+    now = clock.now()
+    asked = InboundDrain.objects.filter(pk=1).values_list("requested_at", flat=True).first()
+    if asked is not None and asked > now - DRAIN_REQUEST_STALE:
+        return False  # the drain asked for has not begun: it will read this event
+    claimed = (
+        InboundDrain.objects.filter(pk=1)
+        .filter(Q(requested_at__isnull=True) | Q(requested_at__lte=now - DRAIN_REQUEST_STALE))
+        .update(requested_at=now)
+    )
+    if claimed:
         return True
-    _, created = InboundDrain.objects.get_or_create(pk=1, defaults={"requested": True})
+    _, created = InboundDrain.objects.get_or_create(pk=1, defaults={"requested_at": now})
     return created
 
 
 def inbound_drain() -> int:
     """Process pending events in batches until a batch comes back short. Resets the request
     first: an event stored after that asks for (and gets) a drain of its own."""
-    InboundDrain.objects.filter(pk=1).update(requested=False)
+    InboundDrain.objects.filter(pk=1).update(requested_at=None)
     total = 0
     while True:
         taken = inbound_events_process(limit=BATCH_SIZE)

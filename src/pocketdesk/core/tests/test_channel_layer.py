@@ -2,6 +2,7 @@
 (as two processes would hold)."""
 
 import asyncio
+import os
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -85,3 +86,26 @@ def test_expired_messages_are_not_delivered(tmp_path):
             await asyncio.wait_for(receiver.receive(channel), 0.3)
 
     async_to_sync(scenario)()
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the Redis layer needs REDIS_URL")
+def test_an_idle_receiver_on_the_redis_layer_outlives_its_blocking_poll(settings):
+    """channels-redis blocks 5 s per poll; redis-py's default 5 s socket timeout used to end
+    every idle websocket consumer after about 5 s with a TimeoutError."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+
+    async def idle_then_receive() -> dict:
+        channel = await layer.new_channel()
+
+        async def later() -> None:
+            await asyncio.sleep(6.5)
+            await layer.send(channel, {"type": "late.hello"})
+
+        sender = asyncio.ensure_future(later())
+        message = await asyncio.wait_for(layer.receive(channel), 15)
+        await sender
+        return message
+
+    assert asyncio.run(idle_then_receive()) == {"type": "late.hello"}

@@ -114,3 +114,24 @@ def test_a_burst_of_webhooks_wakes_one_drain(channel, settings):
     assert drains() == 2
     call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
     assert Message.objects.count() == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_request_whose_task_was_lost_goes_stale(channel, settings):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django_tasks_db.models import DBTaskResult
+
+    from pocketdesk.core import clock
+    from pocketdesk.messaging.models import InboundDrain
+
+    # A webhook asked for a drain and its process died before enqueuing the task.
+    InboundDrain.objects.create(pk=1, requested_at=clock.now())
+    _store(settings, "+447911123610", "while the request is fresh")
+    assert not DBTaskResult.objects.exists()  # it trusts the fresh request
+    with clock.frozen_at(clock.now() + timedelta(seconds=11)):
+        _store(settings, "+447911123611", "after it went stale")
+    assert DBTaskResult.objects.filter(task_path__endswith="inbound_drain").count() == 1
+    call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
+    assert Message.objects.count() == 2
