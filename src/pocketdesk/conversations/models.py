@@ -75,6 +75,10 @@ class Conversation(models.Model):
             models.Index(fields=["assignee", "status", "-last_message_at"]),
             # The inbox's "all" view, in keyset order.
             models.Index(fields=["-last_message_at", "-id"], name="conversations_recent"),
+            # "mine" and "unassigned", in keyset order (no sort of an agent's whole history).
+            models.Index(
+                fields=["assignee", "-last_message_at", "-id"], name="conversations_assignee_recent"
+            ),
             # The unread badges count only conversations with unread messages.
             models.Index(
                 fields=["status", "assignee"],

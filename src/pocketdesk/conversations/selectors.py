@@ -97,10 +97,12 @@ def _keyset_page[M: (Conversation, Message)](
     cursor: Cursor | None,
     size: int,
     start_at_end: bool = False,
+    ids_first: bool = False,
 ) -> Page[M]:
     """One page of `rows` ordered by (`field`, id), ascending or descending for display.
     Without a cursor the first page is shown, or the last one with `start_at_end`. One query
-    whatever the page or the list's length (the extra row tells whether more follow)."""
+    (two with `ids_first`) whatever the page or the list's length (the extra row tells whether
+    more follow)."""
     forward = (field, "id") if ascending else (f"-{field}", "-id")
     backward = (f"-{field}", "-id") if ascending else (field, "id")
 
@@ -113,10 +115,20 @@ def _keyset_page[M: (Conversation, Message)](
     def mark(row: M, *, before: bool) -> str:
         return Cursor(getattr(row, field), row.pk, before).encode()
 
+    def take(selected: QuerySet[M], order: tuple[str, str]) -> list[M]:
+        if not ids_first:
+            return list(selected.order_by(*order)[: size + 1])
+        # The page's ids first, from the table alone: its (field, id) index gives them in
+        # order without reading the rest (joined, the planner may sort the whole table; 40 ms
+        # at 100,000 conversations on SQLite). Then those rows with their joins.
+        ids = list(selected.order_by(*order).values_list("pk", flat=True)[: size + 1])
+        found = {row.pk: row for row in selected.filter(pk__in=ids)}
+        return [found[pk] for pk in ids if pk in found]
+
     if (cursor is None and not start_at_end) or (cursor is not None and not cursor.before):
         if cursor is not None:
             rows = rows.filter(beyond(cursor, later=True))
-        found = list(rows.order_by(*forward)[: size + 1])
+        found = take(rows, forward)
         items = found[:size]
         more_after = len(found) > size
         return Page(
@@ -126,7 +138,7 @@ def _keyset_page[M: (Conversation, Message)](
         )
     if cursor is not None:
         rows = rows.filter(beyond(cursor, later=False))
-    found = list(rows.order_by(*backward)[: size + 1])
+    found = take(rows, backward)
     items = found[:size][::-1]
     more_before = len(found) > size
     return Page(
@@ -235,6 +247,7 @@ def conversation_list(
         ascending=False,
         cursor=Cursor.decode(cursor),
         size=_page_size(page_size, PAGE_SIZE),
+        ids_first=True,
     )
 
 
@@ -255,15 +268,28 @@ def conversation_get(*, actor: User, public_id: str) -> Conversation:
     return conversation
 
 
-def inbox_counts(*, actor: User) -> dict[str, int]:
-    """Unresolved conversations with unread messages, per inbox view (one query)."""
+# Badges count up to this many conversations, then show "99+": the work stays bounded however
+# much unread history there is (the full count was 13 ms at 45,000 unread on SQLite).
+COUNT_CAP = 100
+
+
+def inbox_counts(*, actor: User) -> dict[str, str]:
+    """Unresolved conversations with unread messages, per inbox view, as badge text ("" for
+    none, "99+" past the cap). Three small queries on the unread partial index."""
     _require_staff(actor)
-    unread = Conversation.objects.filter(unread_count__gt=0)  # a partial index's rows
-    return unread.exclude(status=Conversation.Status.RESOLVED).aggregate(
-        mine=Count("id", filter=Q(assignee=actor)),
-        unassigned=Count("id", filter=Q(assignee__isnull=True)),
-        all=Count("id"),
+    unread = Conversation.objects.filter(unread_count__gt=0).exclude(
+        status=Conversation.Status.RESOLVED
     )
+    views = {
+        "mine": unread.filter(assignee=actor),
+        "unassigned": unread.filter(assignee__isnull=True),
+        "all": unread,
+    }
+    counts = {key: rows[:COUNT_CAP].count() for key, rows in views.items()}
+    return {
+        key: "" if n == 0 else (f"{COUNT_CAP - 1}+" if n >= COUNT_CAP else str(n))
+        for key, n in counts.items()
+    }
 
 
 # --- a thread -------------------------------------------------------------------------------
