@@ -69,10 +69,17 @@ class Conversation(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["status", "-last_message_at"]),
+            # The inbox filtered by status, in keyset order (id breaks ties: without it in the
+            # index SQLite sorts every row of the status).
+            models.Index(
+                fields=["status", "-last_message_at", "-id"], name="conversations_status_recent"
+            ),
             models.Index(fields=["customer", "-last_message_at"]),
             # The inbox's "mine" view; "unassigned" uses it too (assignee IS NULL).
-            models.Index(fields=["assignee", "status", "-last_message_at"]),
+            models.Index(
+                fields=["assignee", "status", "-last_message_at", "-id"],
+                name="conversations_assignee_status",
+            ),
             # The inbox's "all" view, in keyset order.
             models.Index(fields=["-last_message_at", "-id"], name="conversations_recent"),
             # "mine" and "unassigned", in keyset order (no sort of an agent's whole history).

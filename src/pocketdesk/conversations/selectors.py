@@ -4,7 +4,7 @@ their own threads through `customer_selectors`."""
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -97,12 +97,12 @@ def _keyset_page[M: (Conversation, Message)](
     cursor: Cursor | None,
     size: int,
     start_at_end: bool = False,
-    ids_first: bool = False,
+    ids_first: Callable[[list[int]], QuerySet[M]] | None = None,
 ) -> Page[M]:
     """One page of `rows` ordered by (`field`, id), ascending or descending for display.
     Without a cursor the first page is shown, or the last one with `start_at_end`. One query
-    (two with `ids_first`) whatever the page or the list's length (the extra row tells whether
-    more follow)."""
+    whatever the page or the list's length (the extra row tells whether more follow); with
+    `ids_first`, the page's ids from `rows`, then the rows `ids_first(ids)` gives."""
     forward = (field, "id") if ascending else (f"-{field}", "-id")
     backward = (f"-{field}", "-id") if ascending else (field, "id")
 
@@ -116,13 +116,13 @@ def _keyset_page[M: (Conversation, Message)](
         return Cursor(getattr(row, field), row.pk, before).encode()
 
     def take(selected: QuerySet[M], order: tuple[str, str]) -> list[M]:
-        if not ids_first:
+        if ids_first is None:
             return list(selected.order_by(*order)[: size + 1])
         # The page's ids first, from the table alone: its (field, id) index gives them in
         # order without reading the rest (joined, the planner may sort the whole table; 40 ms
         # at 100,000 conversations on SQLite). Then those rows with their joins.
         ids = list(selected.order_by(*order).values_list("pk", flat=True)[: size + 1])
-        found = {row.pk: row for row in selected.filter(pk__in=ids)}
+        found = {row.pk: row for row in ids_first(ids)}
         return [found[pk] for pk in ids if pk in found]
 
     if (cursor is None and not start_at_end) or (cursor is not None and not cursor.before):
@@ -247,7 +247,8 @@ def conversation_list(
         ascending=False,
         cursor=Cursor.decode(cursor),
         size=_page_size(page_size, PAGE_SIZE),
-        ids_first=True,
+        # by primary key only: with the filters again, SQLite may scan the filter's index
+        ids_first=lambda ids: _conversations(actor).filter(pk__in=ids),
     )
 
 
