@@ -1,6 +1,6 @@
 from django.urls import path
 
-from pocketdesk.conversations import customer_views, views
+from pocketdesk.conversations import attachments, customer_views, views
 
 app_name = "conversations"
 
@@ -29,4 +29,10 @@ urlpatterns += [
         customer_views.conversation_thread,
         name="app-thread",
     ),
+]
+
+# Files customers sent: staff and the customer whose thread lists the file (at the storage's
+# own /media/ address, so nothing else can serve it without the check).
+urlpatterns += [
+    path("media/attachments/<path:rest>", attachments.attachment, name="attachment"),
 ]

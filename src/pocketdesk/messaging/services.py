@@ -18,7 +18,13 @@ from pocketdesk.core.errors import Conflict, PermissionDenied, ValidationFailed
 from pocketdesk.core.services import audit_record
 from pocketdesk.customers.models import ContactPoint, Customer, Purpose
 from pocketdesk.customers.services import consent_set, customers_for_contacts
-from pocketdesk.messaging.adapters import ParsedMessage, ParsedStatus, SendError, adapter_for
+from pocketdesk.messaging.adapters import (
+    Parsed,
+    ParsedMessage,
+    ParsedStatus,
+    SendError,
+    adapter_for,
+)
 from pocketdesk.messaging.handlers import (
     InboundMessage,
     OutboundStatusChange,
@@ -209,21 +215,32 @@ def _messages_deliver(items: Sequence[tuple[InboundEvent, ParsedMessage]]) -> di
     return refused
 
 
-def _events_process(events: Sequence[InboundEvent]) -> None:
-    """Process locked pending events together: parse, receipts, messages, then mark each
+Parsing = list[Parsed] | str  # what an event parsed into, or why it cannot be
+
+
+def _parse(event: InboundEvent) -> Parsing:
+    adapter = adapter_for(event.channel.kind)
+    if adapter is None:
+        return f"No adapter for {event.channel.kind}."
+    try:
+        return adapter.parse(event)
+    except ValidationFailed as error:
+        return error.detail
+    except Exception as error:  # a payload the adapter cannot read: kept as failed, logged
+        logger.exception("messaging.inbound.parse_failed", extra={"event": event.pk})
+        return f"{type(error).__name__}: {error}"[:1000]
+
+
+def _events_process(events: Sequence[InboundEvent], parsings: Mapping[int, Parsing]) -> None:
+    """Process locked pending events together: receipts, messages, then mark each
     processed, failed, or waiting (a receipt for a send that has not recorded its id yet)."""
     failed: dict[int, str] = {}
     waiting: set[int] = set()
     messages: list[tuple[InboundEvent, ParsedMessage]] = []
     for event in events:
-        adapter = adapter_for(event.channel.kind)
-        if adapter is None:
-            failed[event.pk] = f"No adapter for {event.channel.kind}."
-            continue
-        try:
-            parsed_items = adapter.parse(event)
-        except ValidationFailed as error:
-            failed[event.pk] = error.detail
+        parsed_items = parsings[event.pk] if event.pk in parsings else _parse(event)
+        if isinstance(parsed_items, str):
+            failed[event.pk] = parsed_items
             continue
         for parsed in parsed_items:
             if isinstance(parsed, ParsedStatus):
@@ -256,28 +273,32 @@ def inbound_events_process(*, event_ids: Sequence[int] = (), limit: int = BATCH_
     Receipts that arrived before their send recorded the provider's id wait (they are replayed
     when it is recorded); they are only taken again when asked for by id. An event that breaks
     the batch is retried alone, and kept as failed with the error if it breaks again.
-    Returns how many events were taken."""
+    Returns how many events were taken.
+
+    Events are parsed before the transaction: adapters may download media (seconds), which
+    must not hold the database's write lock; what another worker took meanwhile is skipped."""
+    pending = InboundEvent.objects.filter(state=InboundEvent.State.PENDING)
+    ahead = list(pending.filter(pk__in=list(event_ids)).select_related("channel"))
+    room = limit - len(ahead)
+    if room > 0:
+        fresh = pending.filter(error="").exclude(pk__in=list(event_ids)).order_by("pk")
+        ahead += list(fresh.select_related("channel")[:room])
+    parsings = {event.pk: _parse(event) for event in ahead}
     with transaction.atomic():
-        pending = InboundEvent.objects.filter(state=InboundEvent.State.PENDING)
         # of=self: lock the events, not their channel (webhooks keep inserting against it).
         locked = pending.select_for_update(skip_locked=True, of=("self",)).select_related("channel")
-        events = list(locked.filter(pk__in=list(event_ids)).order_by("pk"))
-        room = limit - len(events)
-        if room > 0:
-            events += list(
-                locked.filter(error="").exclude(pk__in=list(event_ids)).order_by("pk")[:room]
-            )
+        events = list(locked.filter(pk__in=list(parsings)).order_by("pk"))
         if not events:
             return 0
         try:
             with transaction.atomic():
-                _events_process(events)
+                _events_process(events, parsings)
         except Exception:
             logger.exception("messaging.inbound.batch_failed", extra={"events": len(events)})
             for event in events:
                 try:
                     with transaction.atomic():
-                        _events_process([event])
+                        _events_process([event], parsings)
                 except DatabaseError:
                     raise  # passing trouble (a lock, a deadlock): left pending for a retry
                 except Exception as error:

@@ -47,25 +47,20 @@ from email.parser import BytesHeaderParser
 from email.policy import SMTP
 from email.policy import default as default_policy
 from email.utils import format_datetime, getaddresses
-from pathlib import PurePosixPath
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import nh3
-from django.conf import settings
-from django.core.exceptions import SuspiciousFileOperation
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.core.mail import EmailMessage as DjangoEmailMessage
 from django.core.mail import InvalidMailer, mailers
 from django.core.mail.utils import DNS_NAME
-from django.utils.text import get_valid_filename
 
 from pocketdesk.core import clock
 from pocketdesk.core.errors import ValidationFailed
 from pocketdesk.customers.models import ChannelKind as ContactKind
 from pocketdesk.customers.services import email_normalize
 from pocketdesk.messaging.adapters import Parsed, ParsedMessage, SendError
+from pocketdesk.messaging.media import media_store, media_type_of_name
 from pocketdesk.messaging.models import Channel, ChannelKind, InboundEvent, Outbound
 
 SIGNATURE_HEADER = "X-Pocketdesk-Signature"
@@ -77,27 +72,7 @@ SMTP_SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 # Provider ids (Message.provider_id, InboundEvent.provider_event_id) hold 200 characters.
 MAX_ID_LENGTH = 200
 MAX_REFERENCES = 50
-MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_ATTACHMENTS = 20
-ATTACHMENT_TYPES = frozenset(
-    {
-        "application/pdf",
-        "text/plain",
-        "text/csv",
-        "application/rtf",
-        "application/msword",
-        "application/vnd.ms-excel",
-        "application/vnd.ms-powerpoint",
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        "application/vnd.oasis.opendocument.text",
-        "application/vnd.oasis.opendocument.spreadsheet",
-        "application/vnd.oasis.opendocument.presentation",
-    }
-)
-# SVG is an image that runs scripts when opened from our origin.
-BLOCKED_IMAGE_TYPES = frozenset({"image/svg+xml"})
 AUTO_PRECEDENCE = frozenset({"bulk", "junk", "auto_reply", "auto-reply"})
 REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|antw|réf|ref)\s*:", re.IGNORECASE)
 MESSAGE_ID = re.compile(r"<[^<>\s]+>")
@@ -277,7 +252,7 @@ class _Attachment:
 def _attachment_type(part: Message, name: str) -> str:
     declared = part.get_content_type()
     if declared == "application/octet-stream":
-        guessed, _ = mimetypes.guess_type(name)
+        guessed = media_type_of_name(name) or mimetypes.guess_type(name)[0]
         return guessed or declared
     return declared
 
@@ -298,53 +273,20 @@ def _attachments(message: Message, body_parts: Iterable[MIMEPart]) -> list[_Atta
     return found
 
 
-def _allowed(content_type: str) -> bool:
-    if content_type.startswith("image/"):
-        return content_type not in BLOCKED_IMAGE_TYPES
-    return content_type in ATTACHMENT_TYPES
-
-
-def _storage_name(folder: str, index: int, attachment: _Attachment) -> str:
-    """A path under the message's folder whose extension matches the allowed content type, so
-    the file is never served as something else (HTML, a script) from our origin."""
-    base = PurePosixPath(attachment.name.replace("\\", "/")).name
-    try:
-        safe = get_valid_filename(base)[:80].lstrip(".")
-    except SuspiciousFileOperation:  # nothing usable left, e.g. ".."
-        safe = ""
-    safe = safe or "attachment"
-    guessed, _ = mimetypes.guess_type(safe)
-    if guessed != attachment.content_type:
-        extension = mimetypes.guess_extension(attachment.content_type) or ".bin"
-        safe = f"{PurePosixPath(safe).stem or 'attachment'}{extension}"
-    return f"{folder}/{index}-{safe}"
-
-
 def attachments_store(message_id: str, attachments: list[_Attachment]) -> list[dict[str, Any]]:
-    """Keep allowed files (10 MB each) with the default storage; list the others as
-    `too_large` or `blocked`. Paths are fixed per message and index, so a re-run of the same
-    event reuses the files it stored before, and cannot be guessed from the Message-ID."""
-    # Keyed: a Message-ID is no secret (every recipient of the mail sees it); the folder is.
-    key = hmac.new(settings.SECRET_KEY.encode(), message_id.encode(), hashlib.sha256)
-    folder = f"attachments/{key.hexdigest()[:32]}"
-    media: list[dict[str, Any]] = []
-    for index, attachment in enumerate(attachments[:MAX_ATTACHMENTS]):
-        item: dict[str, Any] = {
-            "name": attachment.name or "attachment",
-            "content_type": attachment.content_type,
-            "size": len(attachment.data),
-        }
-        if len(attachment.data) > MAX_ATTACHMENT_BYTES:
-            item["too_large"] = True
-        elif not _allowed(attachment.content_type):
-            item["blocked"] = True
-        else:
-            name = _storage_name(folder, index, attachment)
-            if not default_storage.exists(name):
-                name = default_storage.save(name, ContentFile(attachment.data))
-            item["url"] = default_storage.url(name)
-        media.append(item)
-    return media
+    """Keep allowed files (messaging.media: types, 10 MB each) with the default storage; list
+    the others as `too_large` or `blocked`. Paths are fixed per message and index, so a re-run
+    of the same event reuses the files it stored before."""
+    return [
+        media_store(
+            data=attachment.data,
+            name=attachment.name,
+            content_type=attachment.content_type,
+            key=message_id,
+            index=index,
+        )
+        for index, attachment in enumerate(attachments[:MAX_ATTACHMENTS])
+    ]
 
 
 # --- outbound -------------------------------------------------------------------------------

@@ -9,12 +9,16 @@ stored event per message and per receipt (`webhook_split`).
 After an interrupted send, the Graph API cannot be asked whether it has the message. WhatsApp
 sends carry our outbound id as `biz_opaque_callback_data`, which Meta echoes in its status
 webhooks: if a stored receipt carries it, that is our message (`find_sent`). Otherwise, and
-always on Messenger/Instagram, the message is sent again: the customer may get it twice."""
+always on Messenger/Instagram, the message is sent again: the customer may get it twice.
+
+WhatsApp files (images, voice notes, documents…) are downloaded while their event is processed
+and kept by messaging.media (`_whatsapp_media_keep`). Messenger/Instagram attachments keep the
+provider's URL as it came."""
 
 import hashlib
 import hmac
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +29,14 @@ from pocketdesk.core.errors import ValidationFailed
 from pocketdesk.customers.models import ChannelKind as ContactKind
 from pocketdesk.messaging.adapters import Parsed, ParsedMessage, ParsedStatus, SendError
 from pocketdesk.messaging.adapters.twilio_sms import keyword
+from pocketdesk.messaging.media import (
+    MAX_MEDIA_BYTES,
+    FetchedMedia,
+    content_type_clean,
+    media_fetch,
+    media_store,
+    media_unavailable,
+)
 from pocketdesk.messaging.models import Channel, ChannelKind, InboundEvent, Outbound
 
 GRAPH_VERSION = "v23.0"
@@ -310,6 +322,50 @@ def _whatsapp_message(payload: Mapping[str, Any]) -> ParsedMessage | None:
     )
 
 
+def _whatsapp_media_keep(
+    channel: Channel, wamid: str, index: int, item: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Download a WhatsApp file and keep it (messaging.media): Graph's ``GET /{media_id}`` gives
+    a short-lived URL, fetched with the same Bearer token. A file that cannot be had is listed
+    with its media id, marked unavailable; the event is never failed for it."""
+    media_id = str(item.get("id") or "")
+    declared = str(item.get("content_type") or "")
+    reference = {key: item[key] for key in ("id", "sha256") if item.get(key)}
+    missing = {
+        **reference,
+        "content_type": content_type_clean(declared),
+        **({"name": item["filename"]} if item.get("filename") else {}),
+    }
+    token = str(channel.credentials.get("access_token") or "")
+    if not media_id.isdigit() or not token:
+        return {**missing, **media_unavailable("no media id to fetch")}
+    headers = {"Authorization": f"Bearer {token}"}
+    base = (channel.api_base or DEFAULT_API_BASE).rstrip("/")
+    try:
+        response = httpx.get(f"{base}/{GRAPH_VERSION}/{media_id}", headers=headers, timeout=TIMEOUT)
+        info = response.json() if response.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError) as exc:
+        return {**missing, **media_unavailable(f"{type(exc).__name__}: {exc}")}
+    url = info.get("url") if isinstance(info, dict) else None
+    if not isinstance(url, str) or not url:
+        return {**missing, **media_unavailable(f"Graph answered HTTP {response.status_code}")}
+    size = info.get("file_size")
+    if isinstance(size, int) and size > MAX_MEDIA_BYTES:
+        return {**missing, "size": size, "too_large": True}
+    declared = declared or _text(info.get("mime_type"))
+    fetched = media_fetch(url, headers=headers, content_type=declared)
+    if not isinstance(fetched, FetchedMedia):
+        return {**missing, **fetched}
+    stored = media_store(
+        data=fetched.data,
+        name=str(item.get("filename") or fetched.name),
+        content_type=fetched.content_type,
+        key=wamid,
+        index=index,
+    )
+    return {**reference, **stored}
+
+
 def _whatsapp_status(payload: Mapping[str, Any]) -> ParsedStatus | None:
     status: Mapping[str, Any] = payload.get("status") or {}
     ours = WHATSAPP_STATUSES.get(_text(status.get("status")))
@@ -509,6 +565,12 @@ class MetaAdapter:
                 status = _whatsapp_status(event.payload)
                 return [status] if status is not None else []
             message = _whatsapp_message(event.payload)
+            if message is not None and message.media:
+                kept = [
+                    _whatsapp_media_keep(event.channel, message.provider_id, index, item)
+                    for index, item in enumerate(message.media)
+                ]
+                message = replace(message, media=kept)
         else:
             if event.kind == "status":
                 return _messenger_statuses(event)

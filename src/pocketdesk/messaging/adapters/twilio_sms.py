@@ -4,12 +4,17 @@ sending through the Messages REST resource.
 After an interrupted send, Twilio is asked for the messages sent from our number to the
 recipient since the attempt began (`GET Messages.json?To=&From=&DateSent>=`); one with the same
 body that no other outbound row claims is ours. Twilio's API has no idempotency key, so this
-look-up is what keeps a retry from texting the customer twice."""
+look-up is what keeps a retry from texting the customer twice.
+
+The files of an inbound MMS are downloaded while its event is processed (with the account's
+Basic auth, which Twilio requires when HTTP authentication for media is on) and kept by
+messaging.media; one that cannot be had is listed, with Twilio's URL, never failing the event."""
 
 from collections.abc import Mapping
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -20,6 +25,13 @@ from pocketdesk.core.errors import ValidationFailed
 from pocketdesk.customers.models import ChannelKind as ContactKind
 from pocketdesk.customers.services import phone_normalize
 from pocketdesk.messaging.adapters import Parsed, ParsedMessage, ParsedStatus, SendError
+from pocketdesk.messaging.media import (
+    FetchedMedia,
+    content_type_clean,
+    media_fetch,
+    media_kind,
+    media_store,
+)
 from pocketdesk.messaging.models import Channel, ChannelKind, InboundEvent, Outbound
 
 API_VERSION = "2010-04-01"
@@ -69,17 +81,26 @@ def keyword(text: str) -> str | None:
     return None
 
 
-def _media(params: Mapping[str, str]) -> list[dict[str, Any]]:
+def _media(params: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The (MediaUrl, MediaContentType) pairs of an MMS."""
     raw_count = params.get("NumMedia") or "0"
     count = min(int(raw_count), MAX_MEDIA) if raw_count.isdigit() else 0
     return [
-        {
-            "url": params.get(f"MediaUrl{i}", ""),
-            "content_type": params.get(f"MediaContentType{i}", ""),
-        }
+        (params.get(f"MediaUrl{i}", ""), params.get(f"MediaContentType{i}", ""))
         for i in range(count)
         if params.get(f"MediaUrl{i}")
     ]
+
+
+def media_url_trusted(channel: Channel, url: str) -> bool:
+    """Whether the channel's credentials may go with a MediaUrl: Twilio's own API (HTTP auth
+    for media), or the channel's API base (a fake, a proxy)."""
+    target = urlsplit(url)
+    base = urlsplit(channel.api_base or DEFAULT_API_BASE)
+    if (target.scheme, target.netloc) == (base.scheme, base.netloc):
+        return True
+    host = target.hostname or ""
+    return target.scheme == "https" and (host == "twilio.com" or host.endswith(".twilio.com"))
 
 
 class TwilioSmsAdapter:
@@ -111,18 +132,40 @@ class TwilioSmsAdapter:
                 ParsedStatus(provider_id=sid, status=status, error_code=params.get("ErrorCode", ""))
             ]
         text = params.get("Body", "")
-        media = _media(params)
+        media = [
+            self._media_keep(event.channel, sid, index, url, declared)
+            for index, (url, declared) in enumerate(_media(params))
+        ]
         return [
             ParsedMessage(
                 sender_kind=ContactKind.PHONE,
                 sender=params.get("From", ""),
                 provider_id=sid,
                 text=text,
-                kind="image" if media and not text else "text",
+                kind=media_kind(media) if media and not text else "text",
                 media=media,
                 keyword=keyword(text),
             )
         ]
+
+    def _media_keep(
+        self, channel: Channel, sid: str, index: int, url: str, declared: str
+    ) -> dict[str, Any]:
+        """Download an MMS file from Twilio and keep it (messaging.media), or list it as
+        too large, blocked or unavailable; the item keeps Twilio's URL as `source_url`."""
+        auth = self._auth(channel) if media_url_trusted(channel, url) else None
+        fetched = media_fetch(url, auth=auth, content_type=declared)
+        if isinstance(fetched, FetchedMedia):
+            item = media_store(
+                data=fetched.data,
+                name=fetched.name,
+                content_type=fetched.content_type,
+                key=sid,
+                index=index,
+            )
+        else:
+            item = {"content_type": content_type_clean(declared), **fetched}
+        return {**item, "source_url": url}
 
     def _messages_url(self, channel: Channel) -> str:
         base = (channel.api_base or DEFAULT_API_BASE).rstrip("/")

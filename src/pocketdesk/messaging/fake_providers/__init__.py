@@ -6,7 +6,9 @@ auth), ``GET …/Messages/{Sid}.json``; status callbacks to ``StatusCallback`` s
 Cloud API) and ``POST /{version}/me/messages`` (Messenger/Instagram) with a Bearer token; status
 webhooks to ``meta_webhook_url`` signed with ``X-Hub-Signature-256``. ``GET /_fake/requests``
 lists what was received, ``DELETE /_fake/requests`` clears it, ``GET /_fake/sent`` lists the
-webhooks the fake posted.
+webhooks the fake posted. Files of inbound messages (``twilio_media_add``,
+``whatsapp_media_add``) download as each provider serves them: Twilio's MediaUrl with Basic auth,
+Graph's ``GET /{version}/{media_id}`` and then its download URL with the Bearer token.
 
 Scripted outcomes, chosen by the last four digits of the recipient:
 
@@ -32,8 +34,8 @@ Run it with ``pocketdesk fake-providers --port P`` or ``python -m
 pocketdesk.messaging.fake_providers --port P``.
 
 Layout: ``server`` (FakeProviders, HTTP, records, webhook delivery), ``twilio`` and ``meta``
-(per-provider handling and scripted outcomes), ``wire`` (ids, signatures, error bodies),
-``cli``. SMS segment counting lives in ``pocketdesk.messaging.segments``.
+(per-provider handling and scripted outcomes), ``media`` (inbound files), ``wire`` (ids,
+signatures, error bodies), ``cli``. SMS segment counting lives in ``pocketdesk.messaging.segments``.
 """
 
 from pocketdesk.messaging.fake_providers.cli import add_cli_arguments, main, run_cli

@@ -12,7 +12,7 @@ from typing import Any, Self, TypedDict
 from urllib.error import HTTPError, URLError
 from urllib.parse import parse_qs, urlsplit
 
-from pocketdesk.messaging.fake_providers import meta, push, twilio
+from pocketdesk.messaging.fake_providers import media, meta, push, twilio
 from pocketdesk.messaging.fake_providers.wire import (
     Outcome,
     Reply,
@@ -132,13 +132,14 @@ class _Handler(BaseHTTPRequestHandler):
             fake._spawn(outcome.then)
 
     def _write(self, reply: Reply) -> None:
-        body = (
-            b""
-            if reply.payload is None
-            else json.dumps(reply.payload, separators=(",", ":")).encode()
-        )
+        if reply.body is not None:
+            body = reply.body
+        elif reply.payload is None:
+            body = b""
+        else:
+            body = json.dumps(reply.payload, separators=(",", ":")).encode()
         self.send_response(reply.status)
-        if reply.payload is not None:
+        if reply.payload is not None and reply.body is None:
             self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         for name, value in reply.headers.items():
@@ -184,6 +185,7 @@ class FakeProviders:
         self.on_event = on_event
         self.twilio_messages = twilio.TwilioMessages()
         self.push = push.PushService()  # a web push service: /push/{token}
+        self.media = media.FakeMedia()  # files of inbound MMS and WhatsApp messages
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._busy = 0
@@ -341,6 +343,18 @@ class FakeProviders:
         )
         return self.deliver(hook, retry=False)
 
+    def twilio_media_add(
+        self, account_sid: str, message_sid: str, data: bytes, content_type: str
+    ) -> str:
+        """A file for an inbound MMS (pass the same ``message_sid`` to ``send_inbound_sms``);
+        returns its MediaUrl, which answers the bytes to Basic auth as the account."""
+        return media.twilio_media_add(self, account_sid, message_sid, data, content_type)
+
+    def whatsapp_media_add(self, data: bytes, mime_type: str) -> str:
+        """A file for an inbound WhatsApp message; returns the media id to put in its
+        ``image``/``document``/… part. Graph's ``GET /{version}/{media_id}`` gives its URL."""
+        return media.whatsapp_media_add(self, data, mime_type)
+
     def push_subscribe(
         self, *, script: str = "", application_server_key: str | None = None
     ) -> push.FakeSubscription:
@@ -392,7 +406,9 @@ class FakeProviders:
         headers: Mapping[str, str],
         raw: bytes,
     ) -> Outcome:
-        outcome = twilio.handle(self, method, path, query, headers, raw)
+        outcome = media.handle(self, method, path, query, headers)
+        if outcome is None:
+            outcome = twilio.handle(self, method, path, query, headers, raw)
         if outcome is None:
             outcome = meta.handle(self, method, path, query, headers, raw)
         if outcome is None:

@@ -17,11 +17,13 @@ from twilio.request_validator import RequestValidator
 
 @dataclass
 class Reply:
-    """The fake's answer to one request; payload None means an empty body."""
+    """The fake's answer to one request: JSON `payload` (None: an empty body), or raw `body`
+    bytes (a media download) whose Content-Type is in `headers`."""
 
     status: int
     payload: Any
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
 
 
 @dataclass
