@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, models, transaction
+from django.db.models import Exists, OuterRef, Q
 
 from pocketdesk.accounts.models import Role, User
 from pocketdesk.core import clock
@@ -733,10 +734,38 @@ def _move_references(source: Customer, target: Customer) -> dict[str, int]:
         if relation.one_to_one or relation.many_to_many or model in handled or model is Customer:
             continue
         field = relation.field.name
+        _drop_clashes(model, field, source, target)
         count = model._default_manager.filter(**{field: source}).update(**{field: target})
         if count:
             moved[model._meta.label_lower] = count
     return moved
+
+
+def _drop_clashes(
+    model: type[models.Model], field: str, source: Customer, target: Customer
+) -> None:
+    """Before moving `model` rows from source to target: drop the source's rows that a unique
+    constraint with the customer in it says the target already has (both followed one topic,
+    both were notified of one event), so the merge keeps one instead of failing."""
+    uniques: list[tuple[list[str], Q | None]] = [
+        ([name for name in constraint.fields if name != field], constraint.condition)
+        for constraint in model._meta.constraints
+        if isinstance(constraint, models.UniqueConstraint) and field in constraint.fields
+    ]
+    uniques += [
+        ([name for name in together if name != field], None)
+        for together in model._meta.unique_together
+        if field in together
+    ]
+    manager = model._default_manager
+    for others, condition in uniques:
+        if not others:
+            continue
+        clash = manager.filter(**{field: target}, **{name: OuterRef(name) for name in others})
+        duplicates = manager.filter(**{field: source}).filter(Exists(clash))
+        if condition is not None:
+            duplicates = duplicates.filter(condition).filter(Exists(clash.filter(condition)))
+        duplicates.delete()
 
 
 Resolved = tuple[Customer, ContactPoint] | ValidationFailed

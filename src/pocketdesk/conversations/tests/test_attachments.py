@@ -186,7 +186,6 @@ def test_staff_get_404_for_anything_but_a_kept_file(agent, media_root, path):
     assert _client(agent).get(path).status_code == 404
 
 
-
 def test_the_console_thread_links_kept_files_and_says_why_others_are_missing(
     channel, fake, settings, agent, make_customer
 ):
