@@ -12,6 +12,7 @@ from pocketdesk.customers.api import me_router as customers_me_router
 from pocketdesk.customers.api import router as customers_router
 from pocketdesk.links.api import router as links_router
 from pocketdesk.messaging.api import router as channels_router
+from pocketdesk.notifications.api import router as notifications_router
 
 api = NinjaAPI(
     title="pocketdesk API",
@@ -30,3 +31,4 @@ api.add_router("/catalog", catalog_router)
 api.add_router("/accounts", accounts_router)
 api.add_router("/links", links_router)
 api.add_router("/channels", channels_router)
+api.add_router("/notifications", notifications_router)

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "pocketdesk.messaging",
     "pocketdesk.conversations",
     "pocketdesk.links",
+    "pocketdesk.notifications",
     "pocketdesk.web",
     "pocketdesk.demo",
 ]

@@ -1,0 +1,75 @@
+"""The event types the app knows, each with the short plain text a customer receives. Texts
+are Django template strings rendered without autoescaping (SMS and push are plain text)."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from django.template import Context, Engine, Template
+
+# SMS segments are 160 GSM-7 characters; a rendered text longer than this is cut.
+TEXT_MAX = 320
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    title: str
+    text: str
+
+
+EVENT_TYPES: dict[str, EventType] = {
+    item.name: item
+    for item in (
+        EventType(
+            "flight.delayed",
+            "Flight delayed",
+            "Your flight {{ payload.flight }} is delayed to {{ payload.new_time }}.",
+        ),
+        EventType(
+            "order.ready_for_pickup",
+            "Order ready",
+            "Your order {{ payload.order }} is ready for pickup"
+            "{% if payload.location %} at {{ payload.location }}{% endif %}.",
+        ),
+        EventType(
+            "account.low_balance",
+            "Low balance",
+            "Your balance is low: {{ payload.balance }}.",
+        ),
+        EventType(
+            "usage.threshold_exceeded",
+            "Usage alert",
+            "You have used {{ payload.used }} of {{ payload.limit }}.",
+        ),
+        EventType(
+            "maintenance.due",
+            "Maintenance due",
+            "Maintenance is due for {{ payload.product }}"
+            "{% if payload.due %} on {{ payload.due }}{% endif %}.",
+        ),
+        EventType(
+            "recall.notice",
+            "Safety recall",
+            "Safety recall for {{ payload.product }}. {{ payload.action }}",
+        ),
+    )
+}
+
+_engine = Engine(autoescape=False)
+
+
+@cache
+def _template(source: str) -> Template:
+    return _engine.from_string(source)
+
+
+def event_text(type_: str, payload: Mapping[str, Any]) -> str:
+    """The customer-facing text for an event, on one line and at most TEXT_MAX characters."""
+    event_type = EVENT_TYPES.get(type_)
+    if event_type is None:
+        return type_
+    rendered = _template(event_type.text).render(Context({"payload": dict(payload)}))
+    text = " ".join(rendered.split())
+    return text if len(text) <= TEXT_MAX else text[: TEXT_MAX - 1] + "…"
