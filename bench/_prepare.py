@@ -251,6 +251,14 @@ def inbox() -> dict[str, Any]:
 SEED_INBOX = 11
 
 
+def fanout() -> dict[str, Any]:
+    """The fanout bench: 100,000 subscribers seeded once, timed fan-outs (bench/_fanout_job.py)."""
+    from _fanout_job import fanout_run
+
+    sms = (INGEST_NUMBER, INGEST_ACCOUNT, INGEST_TOKEN)
+    return fanout_run(agent_email=AGENT_EMAIL, database=database, sms=sms)
+
+
 if __name__ == "__main__":
     actions = {
         "status": status,
@@ -259,6 +267,7 @@ if __name__ == "__main__":
         "visits": visits,
         "ingest": ingest,
         "inbox": inbox,
+        "fanout": fanout,
     }
     if len(sys.argv) != 2 or sys.argv[1] not in actions:
         sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(actions)}}}")

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("pocketdesk.messaging.urls")),
     path("", include("pocketdesk.conversations.urls")),
     path("", include("pocketdesk.links.urls")),
+    path("", include("pocketdesk.notifications.urls")),
     path("", include("pocketdesk.links.urls_public")),
     path("", include("pocketdesk.web.urls")),
 ]

@@ -11,3 +11,6 @@ class NotificationsConfig(AppConfig):
         from pocketdesk.notifications import tasks
 
         periodic_register("notifications.due", tasks.notifications_due, every_seconds=5)
+        from pocketdesk.notifications.home import register_home_section
+
+        register_home_section()

@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 from django.template import Context, Engine, Template
+from django.utils.translation import gettext_noop
 
 # SMS segments are 160 GSM-7 characters; a rendered text longer than this is cut.
 TEXT_MAX = 320
@@ -15,7 +16,7 @@ TEXT_MAX = 320
 @dataclass(frozen=True)
 class EventType:
     name: str
-    title: str
+    title: str  # marked for translation; shown through gettext
     text: str
 
 
@@ -24,34 +25,34 @@ EVENT_TYPES: dict[str, EventType] = {
     for item in (
         EventType(
             "flight.delayed",
-            "Flight delayed",
+            gettext_noop("Flight delayed"),
             "Your flight {{ payload.flight }} is delayed to {{ payload.new_time }}.",
         ),
         EventType(
             "order.ready_for_pickup",
-            "Order ready",
+            gettext_noop("Order ready"),
             "Your order {{ payload.order }} is ready for pickup"
             "{% if payload.location %} at {{ payload.location }}{% endif %}.",
         ),
         EventType(
             "account.low_balance",
-            "Low balance",
+            gettext_noop("Low balance"),
             "Your balance is low: {{ payload.balance }}.",
         ),
         EventType(
             "usage.threshold_exceeded",
-            "Usage alert",
+            gettext_noop("Usage alert"),
             "You have used {{ payload.used }} of {{ payload.limit }}.",
         ),
         EventType(
             "maintenance.due",
-            "Maintenance due",
+            gettext_noop("Maintenance due"),
             "Maintenance is due for {{ payload.product }}"
             "{% if payload.due %} on {{ payload.due }}{% endif %}.",
         ),
         EventType(
             "recall.notice",
-            "Safety recall",
+            gettext_noop("Safety recall"),
             "Safety recall for {{ payload.product }}. {{ payload.action }}",
         ),
     )
@@ -70,6 +71,9 @@ def event_text(type_: str, payload: Mapping[str, Any]) -> str:
     event_type = EVENT_TYPES.get(type_)
     if event_type is None:
         return type_
-    rendered = _template(event_type.text).render(Context({"payload": dict(payload)}))
+    # A Context autoescapes unless told not to, whatever the engine says: plain text here.
+    rendered = _template(event_type.text).render(
+        Context({"payload": dict(payload)}, autoescape=False)
+    )
     text = " ".join(rendered.split())
     return text if len(text) <= TEXT_MAX else text[: TEXT_MAX - 1] + "…"

@@ -56,6 +56,24 @@ def notification_bell(*, actor: User, limit: int = 50) -> QuerySet[Notification]
     )
 
 
+def notification_list(*, actor: User, limit: int = 50) -> QuerySet[Notification]:
+    """Every notification of the signed-in customer, newest first, whatever became of it
+    (waiting for a send window, skipped, sent): the bell page shows each with its state."""
+    if actor.role != Role.CUSTOMER:
+        return Notification.objects.none()
+    return (
+        Notification.objects.filter(customer__user=actor)
+        .select_related("event")
+        .order_by("-created_at", "-pk")[: max(1, min(limit, BELL_MAX))]
+    )
+
+
+def notification_unread_count(*, actor: User) -> int:
+    if actor.role != Role.CUSTOMER:
+        return 0
+    return Notification.objects.filter(customer__user=actor, read_at__isnull=True).count()
+
+
 def notification_get(*, actor: User, public_id: str) -> Notification:
     notification = (
         Notification.objects.filter(customer__user=actor, public_id=public_id)

@@ -3,16 +3,19 @@ and consent, time by send window), written set-based in chunks; due notification
 messaging outbox (or straight to the in-app bell) with a line on each customer's timeline."""
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.db.models.constants import OnConflict
 
 from pocketdesk.core import clock
+from pocketdesk.core.ids import public_id_new
 from pocketdesk.core.tasks import enqueue_on_commit
 from pocketdesk.customers.models import ChannelKind as ContactKind
-from pocketdesk.customers.models import ContactPoint, Customer, Purpose
+from pocketdesk.customers.models import Consent, ContactPoint, Customer, Purpose, SendWindow
 from pocketdesk.customers.services import TimelineItem, timeline_record_many
 from pocketdesk.messaging.models import Channel
 from pocketdesk.messaging.models import ChannelKind as MessagingKind
@@ -24,7 +27,8 @@ from pocketdesk.notifications.send_windows import send_window_next_open
 
 logger = logging.getLogger(__name__)
 
-FAN_OUT_CHUNK = 2_000
+FAN_OUT_CHUNK = 5_000
+INSERT_ROWS = 1_000
 DUE_BATCH = 500
 # The messaging channel kind that reaches each contact point kind: the inverse of
 # conversations' CONTACT_KIND, kept here because notifications does not import conversations.
@@ -62,83 +66,178 @@ def _contact_for(customer: Customer, kind: str) -> ContactPoint | None:
     return points[0] if points else None
 
 
-def _consents(customer: Customer) -> dict[str, bool]:
-    return {c.purpose: c.granted for c in customer.consents.all()}
+# (channel kind, status, deliver_after, skip reason)
+Plan = tuple[str, str, datetime, str]
+# One recipient as the fan-out reads it: alerts consent, transactional consent (None when not
+# given), channel ranking, contact point kinds, has a login, time zone, send windows.
+Recipient = tuple[
+    bool | None, bool | None, tuple[str, ...], frozenset[str], bool, str, tuple[Any, ...]
+]
 
 
 def recipient_plan(
-    customer: Customer, *, event: Event, sendable: Iterable[str], now: datetime
-) -> tuple[str, str, datetime, str]:
-    """(channel kind, status, deliver_after, skip reason) for one customer, from prefetched
-    contact points, consents and send windows. Alerts need the customer's consent unless the
-    event is critical; a STOP on SMS/WhatsApp is always honoured."""
-    consents = _consents(customer)
-    if not event.critical and not consents.get(Purpose.ALERTS, False):
+    recipient: Recipient, *, event: Event, sendable: frozenset[str], now: datetime
+) -> Plan:
+    """The plan for one recipient. Alerts need the customer's consent unless the event is
+    critical; a STOP on SMS/WhatsApp is always honoured; the first kind of the customer's
+    ranking that is sendable and that they have a contact point of wins, else the in-app bell
+    when they can log in; outside their send windows it waits for the next one."""
+    alerts, transactional, ranking, kinds, has_login, time_zone, windows = recipient
+    if not event.critical and not alerts:
         return IN_APP, Notification.Status.SKIPPED, now, "no_alerts_consent"
-    sendable = set(sendable)
-    if consents.get(Purpose.TRANSACTIONAL) is False:
-        sendable -= OPT_OUT_KINDS
-    ranking = list(customer.channel_ranking or ContactKind.values)
-    kind = next(
-        (k for k in ranking if k in sendable and _contact_for(customer, k) is not None), None
-    )
+    if transactional is False:
+        sendable = sendable - OPT_OUT_KINDS
+    kind = next((k for k in ranking or ContactKind.values if k in sendable and k in kinds), None)
     if kind is None:
-        if customer.user_id is None:
+        if not has_login:
             return IN_APP, Notification.Status.SKIPPED, now, "no_contact"
         kind = IN_APP
     deliver_after = (
         now
-        if event.critical
+        if event.critical or not windows
         else send_window_next_open(
-            customer.send_windows.all(), time_zone=customer.time_zone, at=now
+            [SendWindow(weekday=d, starts_at=s, ends_at=e) for d, s, e in windows],
+            time_zone=time_zone,
+            at=now,
         )
     )
     return kind, Notification.Status.SCHEDULED, deliver_after, ""
 
 
+_COLUMNS = (
+    "public_id",
+    "event",
+    "customer",
+    "channel_kind",
+    "status",
+    "deliver_after",
+    "skip_reason",
+    "created_at",
+)
+
+
+def _insert(rows: list[tuple[Any, ...]]) -> None:
+    """INSERT the rows (in _COLUMNS order), skipping any already there. Not bulk_create: its
+    per-field preparation of model instances was most of a 100,000-recipient fan-out
+    (bench/fanout.py); every value here is already a plain str/int or a datetime adapted the
+    way DateTimeField does. PostgreSQL takes one array a column (unnest), so the statement
+    stays short whatever the row count; others a multi-row VALUES, several hundred rows a
+    statement."""
+    if not rows:
+        return
+    ops = connection.ops
+    concrete = {field.name: field for field in Notification._meta.concrete_fields}
+    fields = [concrete[name] for name in _COLUMNS]
+    columns = ", ".join(ops.quote_name(str(field.column)) for field in fields)
+    head = ops.insert_statement(on_conflict=OnConflict.IGNORE)
+    tail = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
+    table = ops.quote_name(Notification._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+            cursor.execute(
+                f"{head} {table} ({columns}) SELECT * FROM unnest({arrays}) {tail}",  # noqa: S608
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+            return
+        one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        limit = connection.features.max_query_params or 65_535
+        per_statement = max(1, min(INSERT_ROWS, limit // len(fields)))
+        for start in range(0, len(rows), per_statement):
+            batch = rows[start : start + per_statement]
+            values = ", ".join([one] * len(batch))
+            cursor.execute(
+                f"{head} {table} ({columns}) VALUES {values} {tail}",
+                [value for row in batch for value in row],
+            )
+
+
+def _related(
+    audience: QuerySet[Customer], first: int, last: int
+) -> tuple[dict[int, dict[str, bool]], dict[int, set[str]], dict[int, list[tuple[Any, ...]]]]:
+    """Consents, contact point kinds and send windows of the audience's customers with pks
+    first..last: plain tuples, one query each (the audience as a subquery, not a list of pks
+    whose per-value preparation cost more than the query)."""
+
+    def rows(model: Any, *fields: str) -> Any:
+        return (
+            model.objects.filter(
+                customer_id__gte=first,
+                customer_id__lte=last,
+                customer__in=audience.filter(pk__gte=first, pk__lte=last).values("pk"),
+            )
+            .order_by()
+            .values_list("customer_id", *fields)
+        )
+
+    consents: dict[int, dict[str, bool]] = {}
+    for customer_id, purpose, granted in rows(Consent, "purpose", "granted"):
+        consents.setdefault(customer_id, {})[purpose] = granted
+    kinds: dict[int, set[str]] = {}
+    for customer_id, kind in rows(ContactPoint, "kind"):
+        kinds.setdefault(customer_id, set()).add(kind)
+    windows: dict[int, list[tuple[Any, ...]]] = {}
+    for customer_id, *window in rows(SendWindow, "weekday", "starts_at", "ends_at"):
+        windows.setdefault(customer_id, []).append(tuple(window))
+    return consents, kinds, windows
+
+
 def event_fan_out(*, event_id: int) -> int:
-    """Write the event's notifications: the audience is read in pk-ordered chunks with their
-    contact points, consents and windows prefetched, and each chunk is one bulk INSERT that
-    ignores rows already there, so a re-run (a retried task) adds nothing. Returns how many
+    """Write the event's notifications: the audience is read in pk-ordered chunks as plain
+    values with their consents, contact point kinds and windows (one query each), customers
+    alike get the same plan computed once, and each chunk is one multi-row INSERT that ignores
+    rows already there, so a re-run (a retried task) adds nothing. Returns how many
     notifications the event has."""
     event = Event.objects.filter(pk=event_id).first()
     if event is None:
         return 0
     now = clock.now()
     active = _active_channels()
-    sendable = {
+    sendable = frozenset(
         contact for contact, messaging in CHANNEL_FOR_CONTACT.items() if messaging in active
-    }
+    )
     audience = (
         _audience(event)
         .exclude(notifications__event=event)
         .order_by("pk")
-        .only("pk", "user", "channel_ranking", "time_zone")
-        .prefetch_related("contact_points", "consents", "send_windows")
+        .values_list("pk", "user_id", "channel_ranking", "time_zone")
     )
+    plans: dict[Recipient, Plan] = {}
+    adapt = connection.ops.adapt_datetimefield_value
+    adapted: dict[datetime, Any] = {}
+    created_at = adapt(now)
     last_pk = 0
     while True:
         chunk = list(audience.filter(pk__gt=last_pk)[:FAN_OUT_CHUNK])
         if not chunk:
             break
-        last_pk = chunk[-1].pk
+        first_pk, last_pk = chunk[0][0], chunk[-1][0]
+        consents, kinds, windows = _related(_audience(event), first_pk, last_pk)
         rows = []
-        for customer in chunk:
-            kind, status, deliver_after, reason = recipient_plan(
-                customer, event=event, sendable=sendable, now=now
+        for pk, user_id, ranking, time_zone in chunk:
+            given = consents.get(pk, {})
+            recipient: Recipient = (
+                given.get(Purpose.ALERTS),
+                given.get(Purpose.TRANSACTIONAL),
+                tuple(ranking or ()),
+                frozenset(kinds.get(pk, ())),
+                user_id is not None,
+                time_zone,
+                tuple(sorted(windows.get(pk, ()))),
             )
-            rows.append(
-                Notification(
-                    event=event,
-                    customer_id=customer.pk,
-                    channel_kind=kind,
-                    status=status,
-                    deliver_after=deliver_after,
-                    skip_reason=reason,
-                    created_at=now,
+            plan = plans.get(recipient)
+            if plan is None:
+                plan = plans[recipient] = recipient_plan(
+                    recipient, event=event, sendable=sendable, now=now
                 )
+            kind, status, deliver_after, reason = plan
+            when = adapted.get(deliver_after)
+            if when is None:
+                when = adapted[deliver_after] = adapt(deliver_after)
+            rows.append(
+                (public_id_new("ntf"), event.pk, pk, kind, status, when, reason, created_at)
             )
-        Notification.objects.bulk_create(rows, ignore_conflicts=True)
+        _insert(rows)
     recipients = Notification.objects.filter(event=event).count()
     Event.objects.filter(pk=event.pk).update(recipients=recipients, state=Event.State.FANNED_OUT)
     logger.info(

@@ -11,6 +11,7 @@ from rich.table import Table
 from pocketdesk.accounts.models import Role
 from pocketdesk.customers.models import Customer
 from pocketdesk.demo.channels import fake_providers_url, seed_channels, seed_conversations
+from pocketdesk.demo.flights import seed_flight
 from pocketdesk.demo.seed import (
     DEMO_LOGINS,
     DEMO_PASSWORD,
@@ -60,6 +61,11 @@ class Command(BaseCommand):
         console.print(
             f"channels: {', '.join(sorted(channels))} (fake providers at {fake_providers_url()}); "
             f"{threads} demo conversations"
+        )
+        topic, passengers = seed_flight()
+        console.print(
+            f"flight {topic}: {passengers} subscribed passengers "
+            "(`pocketdesk demo-flight-delay` announces its delay)"
         )
         table = Table(title="demo logins (password: " + DEMO_PASSWORD + ")")
         table.add_column("role")
