@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("PD_MODE", "test")
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -133,6 +133,28 @@ def server_env(django_db_setup: Any, django_db_blocker: Any) -> dict[str, str]:
         auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
         url = f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
     return {**os.environ, "PD_MODE": "test", "DATABASE_URL": url}
+
+
+@pytest.fixture(scope="module")
+def ws_port(server_env: dict[str, str]) -> Iterator[int]:
+    """A real uvicorn serving the ASGI app (websockets) on a free port, for one test module."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own server
+        [
+            *(sys.executable, "-m", "uvicorn", "pocketdesk.asgi:application"),
+            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+        ],
+        env=server_env,
+    )
+    if not wait_for_port(port):
+        process.kill()
+        pytest.fail("uvicorn did not start")
+    yield port
+    process.terminate()
+    process.wait(timeout=10)
 
 
 def wait_for_port(port: int, timeout: float = 20.0) -> bool:

@@ -4,15 +4,12 @@ inserted, the reply appears once and its delivery receipt updates it live; Whats
 notice follows the channel picker, closes on time and reopens when the customer writes. HTTP is
 Django's live server, websockets a real uvicorn process (another origin, as in production)."""
 
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import free_port, wait_for_port
 from django.db import connections
 from django.test import Client
 
@@ -44,24 +41,6 @@ SAMPLES = [
     "[" + "a" * 151 + "]",
     "line\nbreak",
 ]
-
-
-@pytest.fixture(scope="module")
-def ws_port(server_env) -> Iterator[int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "pocketdesk.asgi:application"),
-            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
-        ],
-        env=server_env,
-    )
-    if not wait_for_port(port):
-        process.kill()
-        pytest.fail("uvicorn did not start")
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -4,16 +4,13 @@ is sent once when the connection is back. HTTP is Django's live server, websocke
 uvicorn process (another origin, as in production)."""
 
 import json
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from conftest import free_port, wait_for_port
 from django.db import connections
 from django.test import Client
 from websockets.sync.client import ClientConnection, connect
@@ -30,32 +27,6 @@ SERVICE_WORKER_ACTIVE = """Promise.race([
   new Promise((resolve) => setTimeout(() => resolve(false), 5000)),
 ])"""
 PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True}
-
-
-@pytest.fixture(scope="module")
-def ws_port(server_env) -> Iterator[int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "pocketdesk.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=server_env,
-    )
-    if not wait_for_port(port):
-        process.kill()
-        pytest.fail("uvicorn did not start")
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
 
 
 @pytest.fixture

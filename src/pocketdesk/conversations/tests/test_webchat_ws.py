@@ -3,15 +3,11 @@
 pushed to the agents."""
 
 import json
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import free_port, wait_for_port
 from django.test import Client
 from websockets.sync.client import ClientConnection, connect
 
@@ -24,29 +20,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(scope="module")
-def ws_server(server_env) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "pocketdesk.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=server_env,
-    )
-    if not wait_for_port(port):
-        process.kill()
-        pytest.fail("uvicorn did not start")
-    yield f"ws://127.0.0.1:{port}/ws/events"
-    process.terminate()
-    process.wait(timeout=10)
+def ws_server(ws_port: int) -> str:
+    return f"ws://127.0.0.1:{ws_port}/ws/events"
 
 
 def _socket(url: str, user: Any) -> ClientConnection:

@@ -1,12 +1,8 @@
 """The websocket process: a real uvicorn serving the ASGI app, spoken to by a real client."""
 
 import json
-import subprocess
-import sys
-from collections.abc import Iterator
 
 import pytest
-from conftest import free_port, wait_for_port
 from django.test import Client
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -17,29 +13,8 @@ ORIGIN = "http://127.0.0.1:8000"
 
 
 @pytest.fixture(scope="module")
-def ws_server(server_env) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "pocketdesk.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=server_env,
-    )
-    if not wait_for_port(port):
-        process.kill()
-        pytest.fail("uvicorn did not start")
-    yield f"ws://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
+def ws_server(ws_port: int) -> str:
+    return f"ws://127.0.0.1:{ws_port}"
 
 
 def test_ping_over_websocket(ws_server):
