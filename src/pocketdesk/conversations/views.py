@@ -2,6 +2,7 @@
 its controls and the customer's 360 panel. Forms work without JavaScript; HTMX and inbox.js
 swap partials in place and keep the pages live."""
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -271,35 +272,29 @@ def thread_controls(request: HttpRequest, public_id: str) -> HttpResponse:
     )
 
 
-@login_required
-@require_POST
-def thread_reply(request: HttpRequest, public_id: str) -> HttpResponse:
+def _post_to_thread(
+    request: HttpRequest, public_id: str, write: Callable[[User, Conversation], Message], slot: str
+) -> HttpResponse:
+    """A reply or a note from the thread page: the new message as a partial (htmx) or the
+    page again; a refusal shown in the form's error `slot` (reply-error / note-error)."""
     actor = _staff(request)
     try:
         conversation = _conversation(actor, public_id)
     except NotFound:
         return _not_found(request)
     try:
-        channel_id = request.POST.get("channel", "")
-        channel = (
-            selectors.reply_channel_get(actor=actor, public_id=channel_id) if channel_id else None
-        )
-        message = message_send(
-            actor=actor,
-            conversation=conversation,
-            text=_posted_text(request, "text"),
-            channel=channel,
-        )
+        message = write(actor, conversation)
     except DomainError as error:
+        key = slot.replace("-", "_")
         if _htmx(request):
             response = render(
                 request,
-                "conversations/console/thread.html#reply-error",
-                {"reply_error": error.detail},
+                f"conversations/console/thread.html#{slot}",
+                {key: error.detail},
                 status=422,
             )
-            return reswap(retarget(response, "#reply-error"), "outerHTML")
-        return _thread_page(request, actor, conversation, reply_error=error.detail, status=422)
+            return reswap(retarget(response, f"#{slot}"), "outerHTML")
+        return _thread_page(request, actor, conversation, status=422, **{key: error.detail})
     if _htmx(request):
         message = selectors.message_get(
             actor=actor, conversation=conversation, public_id=message.public_id
@@ -311,36 +306,31 @@ def thread_reply(request: HttpRequest, public_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
+def thread_reply(request: HttpRequest, public_id: str) -> HttpResponse:
+    def write(actor: User, conversation: Conversation) -> Message:
+        channel_id = request.POST.get("channel", "")
+        channel = (
+            selectors.reply_channel_get(actor=actor, public_id=channel_id) if channel_id else None
+        )
+        return message_send(
+            actor=actor,
+            conversation=conversation,
+            text=_posted_text(request, "text"),
+            channel=channel,
+        )
+
+    return _post_to_thread(request, public_id, write, "reply-error")
+
+
+@login_required
+@require_POST
 def thread_note(request: HttpRequest, public_id: str) -> HttpResponse:
-    actor = _staff(request)
-    try:
-        conversation = _conversation(actor, public_id)
-    except NotFound:
-        return _not_found(request)
-    try:
-        note = inbox.note_add(
+    def write(actor: User, conversation: Conversation) -> Message:
+        return inbox.note_add(
             actor=actor, conversation=conversation, text=_posted_text(request, "note")
         )
-    except DomainError as error:
-        if _htmx(request):
-            response = render(
-                request,
-                "conversations/console/thread.html#note-error",
-                {"note_error": error.detail},
-                status=422,
-            )
-            return reswap(retarget(response, "#note-error"), "outerHTML")
-        return _thread_page(request, actor, conversation, note_error=error.detail, status=422)
-    if _htmx(request):
-        note = selectors.message_get(
-            actor=actor, conversation=conversation, public_id=note.public_id
-        )
-        return render(
-            request,
-            "conversations/console/thread.html#message",
-            {"m": note, "conversation": conversation},
-        )
-    return redirect("conversations:thread", public_id=conversation.public_id)
+
+    return _post_to_thread(request, public_id, write, "note-error")
 
 
 def _manage(actor: User, conversation: Conversation, data: QueryDict) -> None:
