@@ -116,8 +116,9 @@ def test_turn_on_notifications_then_see_a_reply(chromium, live_server, make_cust
 
 
 def _show_in_service_worker(context: Any, page: Any, base: str, payload: Any) -> Any:
-    """Register sw-push.js on its own scope, deliver the push through DevTools (as the browser
-    does when its push service wakes it) and read back the notification it showed."""
+    """Deliver the push through DevTools to the app's own service worker (sw.js, which pulls in
+    sw-push.js), as the browser does when its push service wakes it, and read back the
+    notification it showed."""
     cdp = context.new_cdp_session(page)
     registrations: dict[str, str] = {}
     cdp.on(
@@ -127,27 +128,13 @@ def _show_in_service_worker(context: Any, page: Any, base: str, payload: Any) ->
         ),
     )
     cdp.send("ServiceWorker.enable")
-    scope = f"{base}/static/web/"
-    page.evaluate(
-        """async () => {
-            await navigator.serviceWorker.register("/static/web/sw-push.js");
-            const registration = await navigator.serviceWorker.getRegistration("/static/web/");
-            await new Promise((resolve) => {
-              const worker =
-                registration.installing || registration.waiting || registration.active;
-              if (worker.state === "activated") return resolve();
-              worker.addEventListener(
-                "statechange", () => worker.state === "activated" && resolve()
-              );
-            });
-        }"""
-    )
-    for _ in range(50):
+    scope = f"{base}/"
+    page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+    for _ in range(100):
         if scope in registrations:
             break
         page.wait_for_timeout(50)
-    # A worker just activated may miss the first push under load (seen once in CI): deliver
-    # again (same tag: it replaces, never adds) until the notification shows, within 15 s.
+    # Deliver again (same tag: it replaces, never adds) if a push is missed, within 15 s.
     for _attempt in range(3):
         cdp.send(
             "ServiceWorker.deliverPushMessage",
@@ -162,7 +149,7 @@ def _show_in_service_worker(context: Any, page: Any, base: str, payload: Any) ->
 def _shown(page: Any) -> Any:
     return page.evaluate(
         """async () => {
-            const registration = await navigator.serviceWorker.getRegistration("/static/web/");
+            const registration = await navigator.serviceWorker.ready;
             for (let i = 0; i < 100; i++) {
               const [shown] = await registration.getNotifications();
               if (shown) {

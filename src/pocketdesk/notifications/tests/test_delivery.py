@@ -8,6 +8,7 @@ from pocketdesk.customers.models import TimelineEntry
 from pocketdesk.messaging.fake_providers import FakeProviders
 from pocketdesk.messaging.models import Outbound
 from pocketdesk.notifications.models import Event, Notification
+from pocketdesk.notifications.services.events import event_accept
 from pocketdesk.notifications.services.fanout import event_fan_out, notifications_due_send
 from pocketdesk.notifications.services.subscriptions import subscription_add
 from pocketdesk.notifications.tests.factories import NUMBER, SID, TOKEN, customer, twilio_channel
@@ -64,7 +65,11 @@ def test_a_flight_delay_reaches_each_passenger_once_by_sms(
     event = Event.objects.get()
     assert (event.state, event.recipients) == (Event.State.FANNED_OUT, 4)
     assert set(Outbound.objects.values_list("status", flat=True)) <= {"sent", "delivered"}
-    assert Notification.objects.filter(status="queued", outbound__isnull=False).count() == 3
+    # the fake's signed receipts reach the live server; their processing moves each along
+    assert fake.wait_idle(5)
+    _work()
+    assert set(Outbound.objects.values_list("status", flat=True)) == {"delivered"}
+    assert Notification.objects.filter(status="delivered", outbound__isnull=False).count() == 3
     assert Notification.objects.get(customer=unconsented).status == "skipped"
     assert TimelineEntry.objects.filter(kind="notification.sent").count() == 3
     entry = passengers[0].timeline.get(kind="notification.sent")
@@ -78,3 +83,27 @@ def test_a_flight_delay_reaches_each_passenger_once_by_sms(
     assert len(_sms_posts(fake)) == 3
     assert Outbound.objects.count() == 3
     assert Notification.objects.count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_undelivered_sms_marks_the_notification_failed_on_the_timeline(
+    fake, make_user, live_server, settings
+):
+    settings.PD_PUBLIC_URL = live_server.url
+    twilio_channel(api_base=fake.base_url)
+    partner = make_user("partner")
+    # the fake Twilio scripts numbers ending 0000 as undelivered (30005, unknown handset)
+    passenger = customer(0)  # +447911100000
+    subscription_add(actor=partner, customer=passenger, topic=TOPIC)
+    event_accept(
+        actor=partner,
+        type="flight.delayed",
+        source_id="ops-78",
+        subject={"topic": TOPIC},
+        payload={"flight": "AC123", "new_time": "19:10"},
+    )
+    _work()
+    assert fake.wait_idle(5)
+    _work()
+    assert Notification.objects.get(customer=passenger).status == "failed"
+    assert passenger.timeline.filter(kind="notification.failed").exists()
