@@ -6,19 +6,13 @@ from pocketdesk.messaging import services
 
 
 @task()
-def inbound_event_process(event_id: int) -> int:
-    """Process this stored event, with a batch of other pending ones."""
-    return services.inbound_events_process(event_ids=[event_id])
-
-
-@task()
 def inbound_drain() -> int:
     return services.inbound_drain()
 
 
-def inbound_stored(event_id: int, created: bool) -> None:
-    """After a webhook stored an event (committed): wake the drain unless it is already
-    asked for. Webhook views call this."""
+def inbound_stored(created: bool) -> None:
+    """After a webhook stored its events (committed): wake the drain unless it is already
+    asked for. Every webhook view calls this, with whether anything new was stored."""
     if created and services.inbound_drain_request():
         inbound_drain.enqueue()
 

@@ -45,5 +45,5 @@ def email_inbound(request: HttpRequest) -> JsonResponse:
         provider_event_id=email_adapter.message_id_of(body),
         payload=email_adapter.raw_payload(body),
     )
-    tasks.inbound_stored(event.pk, created)
+    tasks.inbound_stored(created)
     return JsonResponse({"stored": created, "message_id": event.provider_event_id}, status=202)

@@ -11,7 +11,6 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from pocketdesk.core.tasks import enqueue_on_commit
 from pocketdesk.messaging import selectors, services, tasks
 from pocketdesk.messaging.adapters import meta
 from pocketdesk.messaging.models import Channel
@@ -88,6 +87,5 @@ def meta_webhook(request: HttpRequest) -> HttpResponse:
             )
             if created:
                 new.append(event.pk)
-        if new:  # the batch's events are processed together, after they are committed
-            enqueue_on_commit(tasks.inbound_events_process, new)
+    tasks.inbound_stored(bool(new))  # committed: wake the drain
     return HttpResponse("EVENT_RECEIVED", content_type="text/plain")

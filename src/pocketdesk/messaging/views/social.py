@@ -9,7 +9,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from pocketdesk.core.tasks import enqueue_on_commit
 from pocketdesk.messaging import services, tasks
 from pocketdesk.messaging.adapters import social
 from pocketdesk.messaging.models import Channel, ChannelKind
@@ -64,7 +63,7 @@ def _events(request: HttpRequest, channel: Channel) -> HttpResponse:
         return bad_request("invalid_payload", "The body is not a JSON object.")
     stored = 0
     for tweet in social.mentions(payload):
-        event, created = services.inbound_event_store(
+        _event, created = services.inbound_event_store(
             channel=channel,
             kind=social.MENTION_KIND,
             provider_event_id=str(tweet["id_str"]),
@@ -72,7 +71,7 @@ def _events(request: HttpRequest, channel: Channel) -> HttpResponse:
         )
         if created:
             stored += 1
-            enqueue_on_commit(tasks.inbound_event_process, event.pk)
+    tasks.inbound_stored(stored > 0)
     logger.info("messaging.social.webhook", extra={"channel": channel.public_id, "new": stored})
     return HttpResponse(status=200)
 

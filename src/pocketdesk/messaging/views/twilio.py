@@ -32,10 +32,10 @@ def _verified_channel(request: HttpRequest, number_field: str) -> Channel | None
 
 
 def _store(channel: Channel, kind: str, event_id: str, params: dict[str, str]) -> None:
-    event, created = services.inbound_event_store(
+    _event, created = services.inbound_event_store(
         channel=channel, kind=kind, provider_event_id=event_id, payload=params
     )
-    tasks.inbound_stored(event.pk, created)
+    tasks.inbound_stored(created)
 
 
 @csrf_exempt
