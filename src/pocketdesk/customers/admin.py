@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from pocketdesk.customers.models import Consent, ContactPoint, Customer, SendWindow, TimelineEntry
+from pocketdesk.customers.models import (
+    Consent,
+    ContactPoint,
+    Customer,
+    CustomerHabits,
+    SendWindow,
+    TimelineEntry,
+)
 
 
 class ContactPointInline(admin.TabularInline):
@@ -32,6 +39,24 @@ class CustomerAdmin(admin.ModelAdmin):
 class TimelineEntryAdmin(admin.ModelAdmin):
     list_display = ["at", "customer", "kind", "summary"]
     list_filter = ["kind", "source"]
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(CustomerHabits)
+class CustomerHabitsAdmin(admin.ModelAdmin):
+    """Learned, not edited: conversations.habits recomputes them."""
+
+    list_display = [
+        "customer",
+        "preferred_channel",
+        "channel_confidence",
+        "hours_confidence",
+        "computed_at",
+    ]
+    list_filter = ["preferred_channel"]
+    raw_id_fields = ["customer"]
 
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False

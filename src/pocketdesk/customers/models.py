@@ -170,3 +170,41 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d} {self.kind}"
+
+
+class CustomerHabits(models.Model):
+    """What a customer's history says about reaching them: the channel they answer best and the
+    hours they write at, each with a confidence (0–1) and a sentence saying why. Learned from
+    their messages (conversations.habits); notifications fall back to `channel_ranking` when the
+    customer has set no ranking of their own, and callback slots are ranked by `best_hours`."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="habits")
+    # A contact kind (ChannelKind), or "" when nothing is known yet.
+    preferred_channel = models.CharField(max_length=12, choices=ChannelKind.choices, blank=True)
+    # Contact kinds, best first; empty when no message was ever answered.
+    channel_ranking = models.JSONField(default=list, blank=True)
+    # {"whatsapp": {"sent": 10, "answered": 9, "answer_rate": 0.9, "median_minutes": 6.0}, …}
+    channel_stats = models.JSONField(default=dict, blank=True)
+    # Local hours (0–23) the customer writes at, most frequent first: [{"hour": 9, "count": 12}, …]
+    best_hours = models.JSONField(default=list, blank=True)
+    channel_confidence = models.FloatField(default=0.0)
+    hours_confidence = models.FloatField(default=0.0)
+    channel_why = models.CharField(max_length=300, blank=True)
+    hours_why = models.CharField(max_length=300, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "customer habits"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channel_confidence__gte=0, channel_confidence__lte=1),
+                name="customers_habits_channel_confidence",
+            ),
+            models.CheckConstraint(
+                condition=Q(hours_confidence__gte=0, hours_confidence__lte=1),
+                name="customers_habits_hours_confidence",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"habits of {self.customer_id}"

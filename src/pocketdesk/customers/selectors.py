@@ -11,10 +11,15 @@ from pocketdesk.customers.models import (
     ChannelKind,
     ContactPoint,
     Customer,
+    CustomerHabits,
     TimelineEntry,
 )
 
 TIMELINE_ON_360 = 50
+# Timeline sources that are not "context" (what is going on in the customer's life with the
+# business: orders, shipments, bookings, registered products): messages, notifications and the
+# profile's own bookkeeping (contact points, consent, preferences), shown elsewhere on the page.
+CONTEXT_EXCLUDED_SOURCES = ("conversations", "notifications", "customers")
 
 
 def _visible(actor: User) -> QuerySet[Customer]:
@@ -121,3 +126,20 @@ def customer_360(*, actor: User, public_id: str) -> Customer:
     if customer is None:
         raise NotFound("No such customer.")
     return customer
+
+
+def customer_habits_get(*, actor: User, customer: Customer) -> CustomerHabits | None:
+    """The customer's learned habits (one query); None when not learned yet or not visible."""
+    return CustomerHabits.objects.filter(customer=customer, customer__in=_visible(actor)).first()
+
+
+def timeline_recent_context(
+    *, actor: User, customer: Customer, limit: int = 5
+) -> list[TimelineEntry]:
+    """The latest timeline entries other apps wrote (orders, shipments, bookings, registered
+    products), newest first, in one query."""
+    return list(
+        TimelineEntry.objects.filter(customer=customer, customer__in=_visible(actor))
+        .exclude(source__in=CONTEXT_EXCLUDED_SOURCES)
+        .order_by("-at", "-id")[:limit]
+    )

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from pocketdesk.accounts.models import Role, User
@@ -35,6 +35,7 @@ from pocketdesk.customers.models import (
     Consent,
     ContactPoint,
     Customer,
+    CustomerHabits,
     Purpose,
     SendWindow,
     TimelineEntry,
@@ -875,3 +876,128 @@ def customer_for_contact(*, kind: str, value: str) -> tuple[Customer, ContactPoi
         except IntegrityError:
             continue  # another message created it first: read it
     raise Conflict("Could not resolve the sender.", code="sender_unresolved")
+
+
+# --- habits (learned by conversations.habits) ------------------------------------------------
+
+HABITS_FIELDS = [
+    "preferred_channel",
+    "channel_ranking",
+    "channel_stats",
+    "best_hours",
+    "channel_confidence",
+    "hours_confidence",
+    "channel_why",
+    "hours_why",
+    "computed_at",
+]
+
+
+@dataclass(frozen=True)
+class LearnedHabits:
+    """One customer's habits as learned: see CustomerHabits for what each field holds."""
+
+    customer_id: int
+    preferred_channel: str = ""
+    channel_ranking: Sequence[str] = ()
+    channel_stats: Mapping[str, Mapping[str, Any]] | None = None
+    best_hours: Sequence[Mapping[str, int]] = ()
+    channel_confidence: float = 0.0
+    hours_confidence: float = 0.0
+    channel_why: str = ""
+    hours_why: str = ""
+
+
+_CONTACT_KINDS = frozenset(ChannelKind.values)  # the enum rebuilds its values on every access
+
+
+# Rows per INSERT: 10 parameters each, well under SQLite's 32,766.
+HABITS_BATCH = 500
+
+
+def _habits_check(item: LearnedHabits) -> None:
+    if item.preferred_channel and item.preferred_channel not in _CONTACT_KINDS:
+        raise ValidationFailed(
+            f"Unknown channel kind {item.preferred_channel!r}.", field="preferred_channel"
+        )
+    ranking = item.channel_ranking
+    if not _CONTACT_KINDS.issuperset(ranking) or len(set(ranking)) != len(ranking):
+        channel_ranking_check(ranking)  # says which kind is wrong
+    if any(not 0 <= entry["hour"] <= 23 for entry in item.best_hours):
+        raise ValidationFailed("An hour is between 0 and 23.", field="best_hours")
+
+
+def habits_store_many(items: Sequence[LearnedHabits], *, computed_at: datetime) -> int:
+    """Store many customers' habits, each replacing what was there, in one transaction:
+    re-storing the same habits changes nothing. One multi-row INSERT … ON CONFLICT DO UPDATE
+    (the same on SQLite and PostgreSQL) per HABITS_BATCH rows: Django's bulk_create would cost
+    more than learning the habits does. Confidences outside 0–1 are refused by the database."""
+    for item in items:
+        _habits_check(item)
+    meta = CustomerHabits._meta
+    # The three JSON columns are alike: one field adapts them all (JSONB on PostgreSQL).
+    json_field = meta.get_field("channel_stats")
+    assert isinstance(json_field, models.JSONField)  # noqa: S101 - narrows the type
+
+    def as_json(value: Any) -> Any:
+        return json_field.get_db_prep_save(value, connection)
+
+    at = connection.ops.adapt_datetimefield_value(computed_at)
+    rows = [
+        (
+            item.customer_id,
+            item.preferred_channel,
+            as_json(list(item.channel_ranking)),
+            as_json({kind: dict(stats) for kind, stats in (item.channel_stats or {}).items()}),
+            as_json([dict(entry) for entry in item.best_hours]),
+            item.channel_confidence,
+            item.hours_confidence,
+            item.channel_why[:300],
+            item.hours_why[:300],
+            at,
+        )
+        for item in items
+    ]
+    quote = connection.ops.quote_name
+    columns = ["customer_id", *HABITS_FIELDS]
+    one_row = f"({', '.join(['%s'] * len(columns))})"
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(rows), HABITS_BATCH):
+            batch = rows[start : start + HABITS_BATCH]
+            cursor.execute(
+                f"INSERT INTO {quote(meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608 - names from the model
+                f"VALUES {', '.join([one_row] * len(batch))} "
+                f"ON CONFLICT ({quote('customer_id')}) DO UPDATE SET "
+                + ", ".join(f"{quote(name)} = excluded.{quote(name)}" for name in HABITS_FIELDS),
+                [value for row in batch for value in row],
+            )
+    return len(rows)
+
+
+def habits_store(
+    *,
+    customer: Customer,
+    preferred_channel: str = "",
+    channel_ranking: Sequence[str] = (),
+    channel_stats: Mapping[str, Mapping[str, Any]] | None = None,
+    best_hours: Sequence[Mapping[str, int]] = (),
+    channel_confidence: float = 0.0,
+    hours_confidence: float = 0.0,
+    channel_why: str = "",
+    hours_why: str = "",
+    computed_at: datetime | None = None,
+) -> CustomerHabits:
+    """Store one customer's learned habits, replacing the previous ones."""
+    learned = LearnedHabits(
+        customer_id=customer.pk,
+        preferred_channel=preferred_channel,
+        channel_ranking=channel_ranking,
+        channel_stats=channel_stats,
+        best_hours=best_hours,
+        channel_confidence=channel_confidence,
+        hours_confidence=hours_confidence,
+        channel_why=channel_why,
+        hours_why=hours_why,
+    )
+    habits_store_many([learned], computed_at=computed_at or clock.now())
+    return CustomerHabits.objects.get(customer=customer)

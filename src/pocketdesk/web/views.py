@@ -16,6 +16,7 @@ from pocketdesk.accounts.models import STAFF_ROLES, Role, User
 from pocketdesk.core.errors import DomainError, NotFound
 from pocketdesk.customers import selectors as customer_selectors
 from pocketdesk.customers import services as customer_services
+from pocketdesk.web.customer_panels import customer_panels
 from pocketdesk.web.forms import SettingsForm
 from pocketdesk.web.home import home_sections
 
@@ -122,7 +123,11 @@ def customer_360(request: HttpRequest, public_id: str) -> HttpResponse:
         customer = customer_selectors.customer_360(actor=actor, public_id=public_id)
     except NotFound:
         return render(request, "web/not_found.html", status=404)
-    return render(request, "web/customer_360.html", {"customer": customer})
+    return render(
+        request,
+        "web/customer_360.html",
+        {"customer": customer, "panels": customer_panels(actor, customer)},
+    )
 
 
 @login_required

@@ -1,4 +1,4 @@
-"""When a send may go out: the next moment inside a customer's weekly send windows, in their
+"""When a message may go out: the next moment inside a customer's weekly send windows, in their
 own time zone (no windows: any time)."""
 
 import zoneinfo
