@@ -259,6 +259,14 @@ def fanout() -> dict[str, Any]:
     return fanout_run(agent_email=AGENT_EMAIL, database=database, sms=sms)
 
 
+def notify_email(action: str) -> dict[str, Any]:
+    """The notify_email bench's steps (bench/_notify_email_job.py)."""
+    import _notify_email_job
+
+    result: dict[str, Any] = getattr(_notify_email_job, action)()
+    return {**result, "database": database()}
+
+
 if __name__ == "__main__":
     actions = {
         "status": status,
@@ -268,6 +276,10 @@ if __name__ == "__main__":
         "ingest": ingest,
         "inbox": inbox,
         "fanout": fanout,
+        **{
+            f"notify_email_{step}": (lambda step=step: notify_email(step))
+            for step in ("due", "setup", "tick", "check")
+        },
     }
     if len(sys.argv) != 2 or sys.argv[1] not in actions:
         sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(actions)}}}")

@@ -38,8 +38,12 @@ class OutboundStatusChange:
 # Handlers take a batch (a burst of webhooks is processed together), in arrival order.
 InboundHandler = Callable[[Sequence[InboundMessage]], object]
 StatusHandler = Callable[[OutboundStatusChange], object]
+# A status handler that takes every change of a batch send at once (one call, a few queries,
+# instead of one call a row); an app registers either kind, not both.
+StatusBatchHandler = Callable[[Sequence[OutboundStatusChange]], object]
 _inbound: dict[str, InboundHandler] = {}
 _status: dict[str, StatusHandler] = {}
+_status_batch: dict[str, StatusBatchHandler] = {}
 
 
 def inbound_handler_register(name: str, handler: InboundHandler) -> None:
@@ -56,3 +60,11 @@ def status_handler_register(name: str, handler: StatusHandler) -> None:
 
 def status_handlers() -> list[StatusHandler]:
     return list(_status.values())
+
+
+def status_batch_handler_register(name: str, handler: StatusBatchHandler) -> None:
+    _status_batch[name] = handler
+
+
+def status_batch_handlers() -> list[StatusBatchHandler]:
+    return list(_status_batch.values())

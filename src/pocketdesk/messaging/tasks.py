@@ -3,6 +3,7 @@
 from django.tasks import task
 
 from pocketdesk.messaging import services
+from pocketdesk.messaging.models import Outbound
 
 
 @task()
@@ -31,11 +32,27 @@ def outbound_send(outbound_id: int) -> str:
 
 
 @task()
+def outbound_send_batch(outbound_ids: list[int]) -> int:
+    """Send many outbox rows in one task (e-mail over one SMTP connection). Rows it did not
+    get to before its deadline go to a new task. Returns how many it sent."""
+    batch = services.outbound_attempt_many(outbound_ids=outbound_ids)
+    if batch.early_receipts:
+        inbound_events_process.enqueue(batch.early_receipts)
+    if batch.untried:
+        outbound_send_batch.enqueue(batch.untried)
+    return sum(outbound.status == Outbound.Status.SENT for outbound in batch.outbounds)
+
+
+# Outbox rows the sweeper hands to one batch task.
+SWEEP_SEND_BATCH = 100
+
+
+@task()
 def messaging_sweep() -> int:
     """Periodic: retries that are due, sends and events whose task was lost."""
     outbound_ids = services.outbound_due()
-    for outbound_id in outbound_ids:
-        outbound_send.enqueue(outbound_id)
+    for start in range(0, len(outbound_ids), SWEEP_SEND_BATCH):
+        outbound_send_batch.enqueue(outbound_ids[start : start + SWEEP_SEND_BATCH])
     event_ids = services.inbound_events_stalled()
     if event_ids:
         # By id (receipts waiting for their send are only taken that way), and a drain, which

@@ -3,11 +3,12 @@
 Inbound: a webhook view verifies the request and stores it raw (`services.inbound_event_store`);
 the processing task asks the adapter to `parse` the stored event into messages and status
 receipts. Outbound: `send` returns the provider's id or raises `SendError`; after a crash that
-left a send's outcome unknown, `find_sent` asks the provider whether it already has it."""
+left a send's outcome unknown, `find_sent` asks the provider whether it already has it. An
+adapter that can send many messages over one connection also has `send_many` (BatchSender)."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pocketdesk.messaging.models import Channel, InboundEvent, Outbound
 
@@ -73,6 +74,23 @@ class Adapter(Protocol):
         """The provider id of this outbound message if an earlier, interrupted attempt reached
         the provider; None when it did not (or when the provider cannot tell: then the caller
         sends again, and says so in the adapter's docstring)."""
+        ...
+
+
+@runtime_checkable
+class BatchSender(Protocol):
+    """Optional for an adapter: the outbox's batch task sends a batch of one channel's messages
+    through it (e-mail: one SMTP connection) instead of calling `send` for each."""
+
+    def send_many(
+        self, channel: Channel, outbounds: Sequence[Outbound], *, deadline: float | None = None
+    ) -> Iterable[str | SendError]:
+        """Send in order; one result per message tried: its provider id, or the SendError it
+        met (a refusal of one message does not stop the others). A generator that yields each
+        result as the message is done lets the outbox write results back as they come (a crash
+        then re-sends fewer). After the first message (always sent, so that every batch moves
+        on), stops starting new ones once `time.monotonic()` passes `deadline`: the results
+        are then fewer, and the messages left out were not sent."""
         ...
 
 

@@ -30,14 +30,18 @@ Message-ID strings (inbound and ours) are kept with their angle brackets, as the
 In-Reply-To/References, so a reply's references match the stored ids as they are."""
 
 import base64
+import contextlib
+import functools
 import hashlib
 import hmac
 import html
+import json
 import mimetypes
 import re
 import smtplib
 import ssl
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.errors import MessageError
@@ -414,13 +418,23 @@ def _smtp_error(exc: Exception) -> SendError:
     return SendError(f"smtp_{code}", detail[:300], retryable=code < 500)
 
 
-def _smtp_send(server: SmtpServer, mime: EmailMessage, sender: str, recipient: str) -> None:
-    context = ssl.create_default_context()
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One context for every TLS connection: making one reads the system's CA store (20 ms)."""
+    return ssl.create_default_context()
+
+
+def _smtp_open(server: SmtpServer) -> smtplib.SMTP:
+    """A connection to the server, secured and logged in as its URL says."""
     hostname = DNS_NAME.get_fqdn()
     connection: smtplib.SMTP
     if server.security == "tls":
         connection = smtplib.SMTP_SSL(
-            server.host, server.port, local_hostname=hostname, timeout=SMTP_TIMEOUT, context=context
+            server.host,
+            server.port,
+            local_hostname=hostname,
+            timeout=SMTP_TIMEOUT,
+            context=_tls_context(),
         )
     else:
         connection = smtplib.SMTP(
@@ -428,15 +442,158 @@ def _smtp_send(server: SmtpServer, mime: EmailMessage, sender: str, recipient: s
         )
     try:
         if server.security == "starttls":
-            connection.starttls(context=context)
+            connection.starttls(context=_tls_context())
         if server.username:
             connection.login(server.username, server.password)
+    except BaseException:
+        _smtp_close(connection)
+        raise
+    return connection
+
+
+def _smtp_close(connection: smtplib.SMTP) -> None:
+    try:
+        connection.quit()
+    except (smtplib.SMTPException, OSError):
+        connection.close()
+
+
+def _smtp_send(server: SmtpServer, mime: EmailMessage, sender: str, recipient: str) -> None:
+    connection = _smtp_open(server)
+    try:
         connection.send_message(mime, from_addr=sender, to_addrs=[recipient])
     finally:
+        _smtp_close(connection)
+
+
+def _connection_kept(exc: Exception) -> bool:
+    """Whether the connection is still good after a send failed with `exc`: a refused
+    sender, recipient or message is reset (smtplib sends RSET) and the next one goes through;
+    a lost connection or a 421 (the server is closing it) is not."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return True
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code != 421
+
+
+class _SmtpBatch:
+    """Sends the messages of one batch over one connection to the channel's server, opened
+    on first use and again after the server dropped it; if it cannot be opened, the messages
+    left get that error without trying."""
+
+    def __init__(self, server: SmtpServer) -> None:
+        self.server = server
+        self.connection: smtplib.SMTP | None = None
+        self.unreachable: SendError | None = None
+
+    def send(self, mime: EmailMessage | bytes, sender: str, recipient: str) -> None:
+        if self.unreachable is not None:
+            raise self.unreachable
+        if self.connection is None:
+            try:
+                self.connection = _smtp_open(self.server)
+            except (smtplib.SMTPException, OSError) as exc:
+                self.unreachable = _smtp_error(exc)
+                raise self.unreachable from exc
         try:
-            connection.quit()
-        except (smtplib.SMTPException, OSError):
-            connection.close()
+            if isinstance(mime, bytes):
+                self.connection.sendmail(sender, [recipient], mime)
+            else:
+                self.connection.send_message(mime, from_addr=sender, to_addrs=[recipient])
+        except (smtplib.SMTPException, OSError) as exc:
+            # smtplib closes the socket itself on some replies (a 421 to RCPT).
+            if not _connection_kept(exc) or self.connection.sock is None:
+                self.connection.close()
+                self.connection = None
+            raise _smtp_error(exc) from exc
+
+    def close(self) -> None:
+        if self.connection is not None:
+            _smtp_close(self.connection)
+            self.connection = None
+
+
+# Stand-ins for the recipient and the public id in a message template: the id as long as a
+# real one (`out_` and a ULID), so that header folding is the same.
+_TEMPLATE_TO = "pd-recipient@template.invalid"
+_TEMPLATE_ID = "out_" + "0" * 26
+# An address that goes into the To header as it is (no quoting, no encoding).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(\.{_ATOM})*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
+# "To: " and the address stay within the 78 characters a header line is folded at.
+_PLAIN_ADDRESS_MAX = 70
+
+
+class _Templates:
+    """Messages of a batch that differ only by recipient and Message-ID (a fan-out's) are
+    built once with the email package, then copied with those swapped in: building and
+    flattening MIME was most of a batch's time. Used only where the copy is what `mime_build`
+    makes for the message (a plain ASCII address short enough not to be folded); other
+    messages are built in full."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.templates: dict[str, bytes | None] = {}
+
+    def render(self, outbound: Outbound) -> tuple[bytes, str] | None:
+        """The message's bytes and Message-ID, or None where it must be built in full."""
+        recipient = outbound.recipient
+        if (
+            len(recipient) > _PLAIN_ADDRESS_MAX
+            or not _PLAIN_ADDRESS.fullmatch(recipient)
+            or len(outbound.public_id) != len(_TEMPLATE_ID)
+            or not self.channel.address.isascii()
+        ):
+            return None
+        key = json.dumps([outbound.text, outbound.media, outbound.extra], default=str)
+        if key not in self.templates:
+            stand_in = Outbound(
+                recipient=_TEMPLATE_TO,
+                text=outbound.text,
+                media=outbound.media,
+                extra=outbound.extra,
+                public_id=_TEMPLATE_ID,
+            )
+            raw = mime_build(self.channel, stand_in).as_bytes()
+            # Only where each stand-in appears once (not also in the text, say).
+            once = raw.count(_TEMPLATE_TO.encode()) == raw.count(_TEMPLATE_ID.encode()) == 1
+            self.templates[key] = raw if once else None
+        template = self.templates[key]
+        if template is None:
+            return None
+        raw = template.replace(_TEMPLATE_TO.encode(), recipient.encode()).replace(
+            _TEMPLATE_ID.encode(), outbound.public_id.encode()
+        )
+        return raw, message_id_for(self.channel, outbound)
+
+
+class _MailerBatch:
+    """The same over Django's default mailer (one connection for the batch when it has one)."""
+
+    def __init__(self) -> None:
+        self.mailer: Any = None
+
+    def send(self, mime: EmailMessage | bytes, sender: str, recipient: str) -> None:
+        if isinstance(mime, bytes):  # templates are for SMTP connections of our own
+            mime = cast(EmailMessage, message_from_bytes(mime, policy=SMTP))
+        try:
+            if self.mailer is None:
+                mailer = mailers.default
+                mailer.open()
+                self.mailer = mailer
+            sent = self.mailer.send_messages([_PrebuiltMessage(mime, sender, recipient)])
+        except InvalidMailer as exc:
+            raise SendError("mailer_misconfigured", str(exc)[:300], retryable=True) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()  # opened afresh for the next message
+            raise _smtp_error(exc) from exc
+        if not sent:
+            raise SendError("mail_not_sent", "The mailer sent nothing.", retryable=True)
+
+    def close(self) -> None:
+        if self.mailer is not None:
+            mailer, self.mailer = self.mailer, None
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                mailer.close()
 
 
 class EmailAdapter:
@@ -527,6 +684,45 @@ class EmailAdapter:
         except (smtplib.SMTPException, OSError) as exc:
             raise _smtp_error(exc) from exc
         return str(mime["Message-ID"])
+
+    def send_many(
+        self, channel: Channel, outbounds: Sequence[Outbound], *, deadline: float | None = None
+    ) -> Iterator[str | SendError]:
+        """Send a batch over ONE connection to the channel's SMTP server (or Django's default
+        mailer), yielding each message's Message-ID or SendError as it is done: a message
+        refused by the server does not stop the others; a connection the server drops is
+        opened again for the next message (see BatchSender)."""
+        smtp_url = str(channel.credentials.get("smtp_url") or "")
+        batch: _SmtpBatch | _MailerBatch
+        try:
+            batch = _SmtpBatch(smtp_url_parse(smtp_url)) if smtp_url else _MailerBatch()
+        except ValidationFailed as exc:
+            error = SendError("smtp_url_invalid", exc.detail, retryable=False)
+            for _ in outbounds:
+                yield error
+            return
+        templates = _Templates(channel) if isinstance(batch, _SmtpBatch) else None
+        try:
+            for index, outbound in enumerate(outbounds):
+                if index and deadline is not None and time.monotonic() > deadline:
+                    return
+                try:
+                    rendered = templates.render(outbound) if templates is not None else None
+                    message: EmailMessage | bytes
+                    if rendered is None:
+                        message = mime_build(channel, outbound)
+                        message_id = str(message["Message-ID"])
+                    else:
+                        message, message_id = rendered
+                    batch.send(message, channel.address, outbound.recipient)
+                except SendError as exc:
+                    yield exc
+                except (ValueError, MessageError) as exc:
+                    yield SendError("invalid_message", str(exc)[:300], retryable=False)
+                else:
+                    yield message_id
+        finally:
+            batch.close()
 
     def find_sent(self, channel: Channel, outbound: Outbound) -> str | None:
         """SMTP cannot be asked whether a message was accepted, so this is always None and the

@@ -10,7 +10,8 @@ The files of an inbound MMS are downloaded while its event is processed (with th
 Basic auth, which Twilio requires when HTTP authentication for media is on) and kept by
 messaging.media; one that cannot be had is listed, with Twilio's URL, never failing the event."""
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -175,6 +176,24 @@ class TwilioSmsAdapter:
         return (str(channel.credentials["account_sid"]), str(channel.credentials["auth_token"]))
 
     def send(self, channel: Channel, outbound: Outbound) -> str:
+        with httpx.Client(timeout=TIMEOUT) as client:
+            return self._send(client, channel, outbound)
+
+    def send_many(
+        self, channel: Channel, outbounds: Sequence[Outbound], *, deadline: float | None = None
+    ) -> Iterator[str | SendError]:
+        """One HTTP client (kept-alive connections) for a batch: making one per message cost
+        more than the request itself (see BatchSender)."""
+        with httpx.Client(timeout=TIMEOUT) as client:
+            for index, outbound in enumerate(outbounds):
+                if index and deadline is not None and time.monotonic() > deadline:
+                    return
+                try:
+                    yield self._send(client, channel, outbound)
+                except SendError as exc:
+                    yield exc
+
+    def _send(self, client: httpx.Client, channel: Channel, outbound: Outbound) -> str:
         form: dict[str, str | list[str]] = {
             "To": outbound.recipient,
             "From": channel.address,
@@ -185,9 +204,7 @@ class TwilioSmsAdapter:
         if media:
             form["MediaUrl"] = media
         try:
-            response = httpx.post(
-                self._messages_url(channel), data=form, auth=self._auth(channel), timeout=TIMEOUT
-            )
+            response = client.post(self._messages_url(channel), data=form, auth=self._auth(channel))
         except httpx.HTTPError as exc:
             raise SendError("provider_unreachable", str(exc)[:300], retryable=True) from exc
         if response.status_code == 201:

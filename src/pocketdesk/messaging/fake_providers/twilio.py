@@ -72,6 +72,13 @@ class TwilioMessages:
         with self._lock:
             return [copy.deepcopy(r) for r in reversed(self._by_sid.values())]
 
+    def sent_to(self, to: str) -> list[dict[str, Any]]:
+        """Copies of the resources to one number (or all when `to` is empty), newest first:
+        filtered before copying, so that a list by number stays quick with thousands held."""
+        with self._lock:
+            found = [r for r in reversed(self._by_sid.values()) if not to or r["to"] == to]
+            return [copy.deepcopy(r) for r in found]
+
     def get(self, sid: str) -> dict[str, Any] | None:
         """A copy of the resource, or None."""
         with self._lock:
@@ -279,9 +286,8 @@ def _list(
     to, from_, since = first("To"), first("From"), first("DateSent>")
     rows = [
         r
-        for r in state.twilio_messages.all()
+        for r in state.twilio_messages.sent_to(to)
         if r["account_sid"] == account
-        and (not to or r["to"] == to)
         and (not from_ or r["from"] == from_)
         and (not since or _day(r["date_created"]) >= since)
     ]
