@@ -25,4 +25,4 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = ["public_id", "event", "customer", "channel_kind", "status", "deliver_after"]
     list_filter = ["status", "channel_kind"]
     search_fields = ["public_id"]
-    raw_id_fields = ["event", "customer", "outbound"]
+    raw_id_fields = ["event", "customer", "workflow", "digest_into"]

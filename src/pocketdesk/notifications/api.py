@@ -23,6 +23,8 @@ from pocketdesk.notifications.schemas import (
 from pocketdesk.notifications.services import bell, events, subscriptions
 
 router = Router(tags=["notifications"])
+# The same event endpoints at /api/v1/events, the short path systems are told about.
+events_router = Router(tags=["notifications"])
 sender_auth = roles_auth(Role.PARTNER, Role.AGENT, Role.ADMIN)
 
 
@@ -83,6 +85,25 @@ def event_create(request: HttpRequest, payload: EventIn) -> Status:
 def event_detail(request: HttpRequest, event_id: str) -> dict[str, Any]:
     event = selectors.event_get(actor=request.auth, public_id=event_id)  # type: ignore[attr-defined]
     return _event_out(event)
+
+
+events_router.add_api_operation(
+    "",
+    ["POST"],
+    event_create,
+    response={200: EventOut, 201: EventOut},
+    auth=sender_auth,
+    summary="Send an event",
+    operation_id="events_create",
+)
+events_router.add_api_operation(
+    "/{event_id}",
+    ["GET"],
+    event_detail,
+    response=EventOut,
+    auth=sender_auth,
+    operation_id="events_detail",
+)
 
 
 @router.post(

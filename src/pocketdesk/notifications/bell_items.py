@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from pocketdesk.core import clock
 from pocketdesk.customers.models import ChannelKind
-from pocketdesk.notifications.event_types import EVENT_TYPES, event_text
+from pocketdesk.notifications.event_types import event_title
 from pocketdesk.notifications.models import IN_APP, Notification
+from pocketdesk.notifications.texts import text_renderer
 
 if TYPE_CHECKING:  # django-stubs-ext is a dev dependency
     from django_stubs_ext import StrOrPromise
@@ -29,6 +30,9 @@ CHANNEL_NAMES: dict[str, "StrOrPromise"] = {
 SKIP_REASONS: dict[str, "StrOrPromise"] = {
     "no_alerts_consent": gettext_lazy("Not sent: you have not allowed alerts"),
     "no_contact": gettext_lazy("Not sent: we have no way to reach you"),
+    "no_consent": gettext_lazy("Not sent: you have not allowed alerts"),
+    "no_marketing_consent": gettext_lazy("Not sent: you have not allowed offers"),
+    "throttled": gettext_lazy("Not sent: you had enough of these for now"),
 }
 
 
@@ -55,9 +59,11 @@ def notification_state(notification: Notification, *, now: datetime) -> tuple[st
         if notification.deliver_after > now:
             return _("Waiting for your quiet hours to end"), "waiting"
         return _("About to be sent"), "waiting"
+    if status == Notification.Status.DIGESTED:
+        return _("Included in a summary"), "sent"
     if notification.channel_kind == IN_APP:
         return _("In the app"), "sent"
-    if status == Notification.Status.QUEUED:
+    if status in (Notification.Status.QUEUED, Notification.Status.WAITING):
         return _("Sending by %(channel)s") % {"channel": channel}, "sent"
     if status == Notification.Status.DELIVERED:
         return _("Delivered by %(channel)s") % {"channel": channel}, "sent"
@@ -68,16 +74,22 @@ def notification_state(notification: Notification, *, now: datetime) -> tuple[st
 
 def bell_items(notifications: Iterable[Notification]) -> list[BellItem]:
     now = clock.now()
+    renderer = text_renderer()
+    language = get_language() or ""
     items = []
     for notification in notifications:
         event = notification.event
-        event_type = EVENT_TYPES.get(event.type)
         state, kind = notification_state(notification, now=now)
         items.append(
             BellItem(
                 public_id=notification.public_id,
-                title=_(event_type.title) if event_type else event.type,
-                text=event_text(event.type, event.payload),
+                title=event_title(event.type, event.payload),
+                text=renderer.render(
+                    event_type=event.type,
+                    payload=event.payload,
+                    channel_kind=IN_APP,
+                    language=language,
+                ).body,
                 state=state,
                 state_kind=kind,
                 unread=notification.read_at is None,

@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from django.template import Context, Engine, Template
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
 # SMS segments are 160 GSM-7 characters; a rendered text longer than this is cut.
 TEXT_MAX = 320
@@ -18,6 +18,8 @@ class EventType:
     name: str
     title: str  # marked for translation; shown through gettext
     text: str
+    # A payload key whose non-empty string value is the title instead (broadcasts).
+    title_key: str = ""
 
 
 EVENT_TYPES: dict[str, EventType] = {
@@ -55,8 +57,12 @@ EVENT_TYPES: dict[str, EventType] = {
             gettext_noop("Safety recall"),
             "Safety recall for {{ payload.product }}. {{ payload.action }}",
         ),
+        # Staff broadcasts to a segment: the text and title are the staff member's own.
+        EventType("broadcast", gettext_noop("Announcement"), "{{ payload.text }}", "title"),
     )
 }
+
+BROADCAST = "broadcast"
 
 _engine = Engine(autoescape=False)
 
@@ -77,3 +83,16 @@ def event_text(type_: str, payload: Mapping[str, Any]) -> str:
     )
     text = " ".join(rendered.split())
     return text if len(text) <= TEXT_MAX else text[: TEXT_MAX - 1] + "…"
+
+
+def event_title(type_: str, payload: Mapping[str, Any]) -> str:
+    """The title of an event in the active language: the payload's own title where the type
+    takes one (broadcasts), else the type's translated title, else the type's name."""
+    event_type = EVENT_TYPES.get(type_)
+    if event_type is None:
+        return type_
+    if event_type.title_key:
+        own = payload.get(event_type.title_key)
+        if isinstance(own, str) and own.strip():
+            return " ".join(own.split())[:200]
+    return gettext(event_type.title)

@@ -1,12 +1,12 @@
 """Notification reads, scoped by the acting user: staff see every event, a partner the events
 it sent, a customer only their own notifications."""
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
 from pocketdesk.accounts.models import STAFF_ROLES, Role, User
 from pocketdesk.core.errors import NotFound
 from pocketdesk.customers.models import Customer
-from pocketdesk.notifications.models import Event, Notification
+from pocketdesk.notifications.models import Delivery, Event, Notification
 
 BELL_MAX = 100
 
@@ -85,3 +85,23 @@ def notification_get(*, actor: User, public_id: str) -> Notification:
     if notification is None:
         raise NotFound("No such notification.")
     return notification
+
+
+PANEL_360 = 10
+
+
+def customer_notifications_recent(
+    *, actor: User, customer: Customer, limit: int = PANEL_360
+) -> list[Notification]:
+    """A customer's latest notifications with every delivery attempt, for staff (two
+    queries)."""
+    if actor.role not in STAFF_ROLES:
+        return []
+    return list(
+        Notification.objects.filter(customer=customer)
+        .select_related("event", "workflow")
+        .prefetch_related(
+            Prefetch("deliveries", queryset=Delivery.objects.order_by("step", "attempt"))
+        )
+        .order_by("-created_at", "-pk")[:limit]
+    )

@@ -1,35 +1,34 @@
-"""Fan-out and delivery: an event becomes one notification per recipient (channel by ranking
-and consent, time by send window), written set-based in chunks; due notifications go to the
-messaging outbox (or straight to the in-app bell) with a line on each customer's timeline."""
+"""Fan-out: an event becomes one notification per recipient, written set-based in chunks. Each
+recipient gets the workflow of the first alert rule that holds for them (none: the default
+workflow), is skipped without the consent the workflow needs, and gets a first channel (by
+ranking and contact points) and a first time (by send window). The engine (`engine.py`) then
+runs the workflow's steps."""
 
 import logging
-from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.constants import OnConflict
 
+from pocketdesk.accounts.models import STAFF_ROLES
 from pocketdesk.core import clock
 from pocketdesk.core.ids import public_id_new
-from pocketdesk.core.tasks import enqueue_on_commit
 from pocketdesk.customers.models import ChannelKind as ContactKind
 from pocketdesk.customers.models import Consent, ContactPoint, Customer, Purpose, SendWindow
-from pocketdesk.customers.services import TimelineItem, timeline_record_many
+from pocketdesk.customers.send_windows import send_window_next_open
 from pocketdesk.messaging.models import Channel
 from pocketdesk.messaging.models import ChannelKind as MessagingKind
-from pocketdesk.messaging.services import outbound_queue
-from pocketdesk.messaging.tasks import outbound_send
-from pocketdesk.notifications.event_types import EVENT_TYPES, event_text
-from pocketdesk.notifications.models import IN_APP, Event, Notification
-from pocketdesk.notifications.send_windows import send_window_next_open
+from pocketdesk.notifications import rules, segments
+from pocketdesk.notifications.event_types import BROADCAST
+from pocketdesk.notifications.models import IN_APP, Event, Notification, Segment, Workflow
+from pocketdesk.notifications.workflows import DEFAULT_STEPS, step_channels
 
 logger = logging.getLogger(__name__)
 
 FAN_OUT_CHUNK = 5_000
 INSERT_ROWS = 1_000
-DUE_BATCH = 500
 # The messaging channel kind that reaches each contact point kind: the inverse of
 # conversations' CONTACT_KIND, kept here because notifications does not import conversations.
 CHANNEL_FOR_CONTACT: dict[str, str] = {
@@ -48,10 +47,26 @@ OPT_OUT_KINDS = frozenset({ContactKind.PHONE, ContactKind.WHATSAPP})
 def _audience(event: Event) -> QuerySet[Customer]:
     if event.subject_kind == Event.SubjectKind.CUSTOMER:
         return Customer.objects.filter(public_id=event.subject)
+    if event.subject_kind == Event.SubjectKind.SEGMENT:
+        segment = Segment.objects.filter(key=event.subject).first()
+        # A segment deleted since the event was accepted: nobody left to tell.
+        return segments.segment_customers(segment) if segment else Customer.objects.none()
     return Customer.objects.filter(subscriptions__topic=event.subject)
 
 
-def _active_channels() -> dict[str, Channel]:
+def _named_workflow(event: Event) -> Workflow | None:
+    """The active workflow a staff broadcast names in its payload (`workflow`: key). Only a
+    broadcast staff sent: a workflow may be critical (past consent and quiet hours)."""
+    key = event.payload.get("workflow") if event.type == BROADCAST else None
+    if not isinstance(key, str) or not key:
+        return None
+    sender = event.created_by
+    if sender is None or sender.role not in STAFF_ROLES:
+        return None
+    return Workflow.objects.filter(key=key, is_active=True).first()
+
+
+def active_channels() -> dict[str, Channel]:
     """The active channel for each messaging kind (the oldest when there are several)."""
     channels: dict[str, Channel] = {}
     for channel in Channel.objects.filter(is_active=True).order_by("pk"):
@@ -59,42 +74,61 @@ def _active_channels() -> dict[str, Channel]:
     return channels
 
 
-def _contact_for(customer: Customer, kind: str) -> ContactPoint | None:
-    """The customer's contact point of this kind, verified ones first (prefetched rows)."""
-    points = [p for p in customer.contact_points.all() if p.kind == kind]
-    points.sort(key=lambda p: (p.verified_at is None, p.pk))
-    return points[0] if points else None
-
-
 # (channel kind, status, deliver_after, skip reason)
 Plan = tuple[str, str, datetime, str]
-# One recipient as the fan-out reads it: alerts consent, transactional consent (None when not
-# given), channel ranking, contact point kinds, has a login, time zone, send windows.
+# One recipient as the fan-out reads it: consents given ((purpose, granted) pairs), channel
+# ranking, contact point kinds, has a login, time zone, send windows, language.
 Recipient = tuple[
-    bool | None, bool | None, tuple[str, ...], frozenset[str], bool, str, tuple[Any, ...]
+    frozenset[tuple[str, bool]],
+    tuple[str, ...],
+    frozenset[str],
+    bool,
+    str,
+    tuple[Any, ...],
+    str,
 ]
 
 
 def recipient_plan(
-    recipient: Recipient, *, event: Event, sendable: frozenset[str], now: datetime
+    recipient: Recipient,
+    *,
+    event: Event,
+    workflow: Workflow | None,
+    sendable: frozenset[str],
+    now: datetime,
 ) -> Plan:
-    """The plan for one recipient. Alerts need the customer's consent unless the event is
-    critical; a STOP on SMS/WhatsApp is always honoured; the first kind of the customer's
-    ranking that is sendable and that they have a contact point of wins, else the in-app bell
-    when they can log in; outside their send windows it waits for the next one."""
-    alerts, transactional, ranking, kinds, has_login, time_zone, windows = recipient
-    if not event.critical and not alerts:
+    """The plan for one recipient. The workflow's consent (alerts, or marketing) is needed
+    unless the event or workflow is critical (marketing never bypasses); a STOP on
+    SMS/WhatsApp is always honoured; the first channel of the first send step that the customer
+    can be reached on wins (the bell when they can log in); outside their send windows it waits
+    for the next one (not when critical). The engine checks all of this again when it sends."""
+    given, ranking, kinds, has_login, time_zone, windows, _language = recipient
+    consents = dict(given)
+    purpose = workflow.purpose if workflow is not None else Workflow.Purpose.ALERTS
+    critical = event.critical or (workflow is not None and workflow.critical)
+    if purpose == Workflow.Purpose.MARKETING:
+        if not consents.get(Purpose.MARKETING):
+            return IN_APP, Notification.Status.SKIPPED, now, "no_marketing_consent"
+    elif not critical and not consents.get(Purpose.ALERTS):
         return IN_APP, Notification.Status.SKIPPED, now, "no_alerts_consent"
-    if transactional is False:
+    if consents.get(Purpose.TRANSACTIONAL) is False:
         sendable = sendable - OPT_OUT_KINDS
-    kind = next((k for k in ranking or ContactKind.values if k in sendable and k in kinds), None)
+    steps = workflow.steps if workflow is not None else DEFAULT_STEPS
+    send = next((step for step in steps if step["type"] == "send"), DEFAULT_STEPS[0])
+    kind = next(
+        (
+            k
+            for k in step_channels(send, ranking)
+            if (k == IN_APP and has_login) or (k in sendable and k in kinds)
+        ),
+        None,
+    )
     if kind is None:
-        if not has_login:
-            return IN_APP, Notification.Status.SKIPPED, now, "no_contact"
-        kind = IN_APP
+        return IN_APP, Notification.Status.SKIPPED, now, "no_contact"
+    first_is_send = steps[0]["type"] == "send"
     deliver_after = (
         now
-        if event.critical or not windows
+        if critical or not windows or not first_is_send
         else send_window_next_open(
             [SendWindow(weekday=d, starts_at=s, ends_at=e) for d, s, e in windows],
             time_zone=time_zone,
@@ -102,6 +136,17 @@ def recipient_plan(
         )
     )
     return kind, Notification.Status.SCHEDULED, deliver_after, ""
+
+
+def _customer_facts(recipient: Recipient) -> dict[str, Any]:
+    """What alert rule conditions see as `customer`."""
+    given, _ranking, kinds, _has_login, time_zone, _windows, language = recipient
+    return {
+        "language": language,
+        "time_zone": time_zone,
+        "channels": sorted(kinds),
+        "consents": dict(given),
+    }
 
 
 _COLUMNS = (
@@ -113,6 +158,9 @@ _COLUMNS = (
     "deliver_after",
     "skip_reason",
     "created_at",
+    "workflow",
+    "step",
+    "attempt",
 )
 
 
@@ -192,7 +240,28 @@ def event_fan_out(*, event_id: int) -> int:
     if event is None:
         return 0
     now = clock.now()
-    active = _active_channels()
+    active = active_channels()
+    event_rules = rules.rules_for(event.type)
+    per_customer = any(rule.uses_customer for rule in event_rules)
+    workflows = Workflow.objects.in_bulk({rule.workflow_id for rule in event_rules})
+    chosen: dict[Recipient | None, int | None] = {}
+    named = _named_workflow(event)
+    if named is not None:  # a broadcast sent through a chosen workflow: no rules
+        event_rules, per_customer = [], False
+        workflows[named.pk] = named
+        chosen[None] = named.pk
+
+    def workflow_for(recipient: Recipient) -> int | None:
+        key = recipient if per_customer else None
+        if key not in chosen:
+            facts = _customer_facts(recipient) if per_customer else None
+            chosen[key] = (
+                rules.rule_workflow(event_rules, event=event, customer=facts)
+                if event_rules
+                else None
+            )
+        return chosen[key]
+
     sendable = frozenset(
         contact for contact, messaging in CHANNEL_FOR_CONTACT.items() if messaging in active
     )
@@ -200,9 +269,11 @@ def event_fan_out(*, event_id: int) -> int:
         _audience(event)
         .exclude(notifications__event=event)
         .order_by("pk")
-        .values_list("pk", "user_id", "channel_ranking", "time_zone")
+        .values_list(
+            "pk", "user_id", "channel_ranking", "habits__channel_ranking", "time_zone", "language"
+        )
     )
-    plans: dict[Recipient, Plan] = {}
+    plans: dict[tuple[Recipient, int | None], Plan] = {}
     adapt = connection.ops.adapt_datetimefield_value
     adapted: dict[datetime, Any] = {}
     created_at = adapt(now)
@@ -214,28 +285,45 @@ def event_fan_out(*, event_id: int) -> int:
         first_pk, last_pk = chunk[0][0], chunk[-1][0]
         consents, kinds, windows = _related(_audience(event), first_pk, last_pk)
         rows = []
-        for pk, user_id, ranking, time_zone in chunk:
-            given = consents.get(pk, {})
+        for pk, user_id, ranking, learned, time_zone, language in chunk:
             recipient: Recipient = (
-                given.get(Purpose.ALERTS),
-                given.get(Purpose.TRANSACTIONAL),
-                tuple(ranking or ()),
+                frozenset(consents.get(pk, {}).items()),
+                # Their own ranking; else the one learned from how they answer.
+                tuple(ranking or learned or ()),
                 frozenset(kinds.get(pk, ())),
                 user_id is not None,
                 time_zone,
                 tuple(sorted(windows.get(pk, ()))),
+                language,
             )
-            plan = plans.get(recipient)
+            workflow_id = workflow_for(recipient)
+            plan = plans.get((recipient, workflow_id))
             if plan is None:
-                plan = plans[recipient] = recipient_plan(
-                    recipient, event=event, sendable=sendable, now=now
+                plan = plans[(recipient, workflow_id)] = recipient_plan(
+                    recipient,
+                    event=event,
+                    workflow=workflows.get(workflow_id) if workflow_id else None,
+                    sendable=sendable,
+                    now=now,
                 )
             kind, status, deliver_after, reason = plan
             when = adapted.get(deliver_after)
             if when is None:
                 when = adapted[deliver_after] = adapt(deliver_after)
             rows.append(
-                (public_id_new("ntf"), event.pk, pk, kind, status, when, reason, created_at)
+                (
+                    public_id_new("ntf"),
+                    event.pk,
+                    pk,
+                    kind,
+                    status,
+                    when,
+                    reason,
+                    created_at,
+                    workflow_id,
+                    0,
+                    0,
+                )
             )
         _insert(rows)
     recipients = Notification.objects.filter(event=event).count()
@@ -247,75 +335,15 @@ def event_fan_out(*, event_id: int) -> int:
     return recipients
 
 
-def _summary(event_title: str, kind: str, text: str) -> str:
-    where = "in the app" if kind == IN_APP else f"by {ContactKind(kind).label}"
-    return f"{event_title} {where}: {text}"
+# An event still "accepted" this long after it arrived lost its fan-out task (a worker killed
+# mid-way): the sweep fans it out again, which adds only the notifications still missing.
+FAN_OUT_STALE = timedelta(seconds=30)
 
 
-def notifications_due_send(*, limit: int = DUE_BATCH) -> int:
-    """Hand up to `limit` due notifications on: to the outbox of the channel for their kind
-    (sent by `messaging.tasks.outbound_send` after commit), or to the in-app bell when they are
-    in-app or their channel is gone. One transaction: the outbox rows, the new statuses and the
-    timeline lines commit together, so a re-run sends nothing twice. Returns how many."""
-    now = clock.now()
-    with transaction.atomic():
-        due = list(
-            Notification.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=Notification.Status.SCHEDULED, deliver_after__lte=now)
-            .select_related("event", "customer")
-            .prefetch_related("customer__contact_points")
-            .order_by("deliver_after", "pk")[:limit]
-        )
-        if not due:
-            return 0
-        channels = _active_channels()
-        timeline: list[TimelineItem] = []
-        for notification in due:
-            event = notification.event
-            text = event_text(event.type, event.payload)
-            channel = channels.get(CHANNEL_FOR_CONTACT.get(notification.channel_kind, ""))
-            point = (
-                _contact_for(notification.customer, notification.channel_kind)
-                if channel is not None
-                else None
-            )
-            if channel is None or point is None:
-                # In-app from the start, or the channel was switched off since the fan-out:
-                # the bell still shows it rather than losing it.
-                notification.channel_kind = IN_APP
-                notification.status = Notification.Status.SENT
-            else:
-                extra: Mapping[str, str] = (
-                    {"subject": EVENT_TYPES[event.type].title} if event.type in EVENT_TYPES else {}
-                )
-                outbound = outbound_queue(
-                    channel=channel,
-                    recipient=point.value,
-                    text=text,
-                    extra=extra,
-                    contact_point=point,
-                )
-                enqueue_on_commit(outbound_send, outbound.pk)
-                notification.outbound = outbound
-                notification.status = Notification.Status.QUEUED
-            title = EVENT_TYPES[event.type].title if event.type in EVENT_TYPES else event.type
-            timeline.append(
-                TimelineItem(
-                    customer_id=notification.customer_id,
-                    kind="notification.sent",
-                    summary=_summary(title, notification.channel_kind, text),
-                    source="notifications",
-                    at=now,
-                    data={
-                        "notification": notification.public_id,
-                        "event": event.public_id,
-                        "type": event.type,
-                        "channel": notification.channel_kind,
-                        "status": notification.status,
-                    },
-                )
-            )
-        Notification.objects.bulk_update(due, ["channel_kind", "status", "outbound"])
-        timeline_record_many(timeline)
-    logger.info("notifications.due.sent", extra={"count": len(due)})
-    return len(due)
+def events_fan_out_stalled(*, now: datetime, limit: int = 20) -> list[int]:
+    """Events whose fan-out did not finish (for the periodic sweep), oldest first."""
+    return list(
+        Event.objects.filter(state=Event.State.ACCEPTED, received_at__lte=now - FAN_OUT_STALE)
+        .order_by("received_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -1,26 +1,21 @@
-"""Provider receipts for notifications sent through the messaging outbox: the notification
-follows its outbound message (sent, delivered, failed), so the bell, the API and the customer's
-timeline say what became of it."""
+"""Provider receipts for notifications sent through the messaging outbox: each delivery follows
+its outbound message (sent, delivered, read, failed), a waiting fallback stops or goes on, and a
+failure gets a line on the customer's timeline."""
 
+from pocketdesk.core.tasks import enqueue_on_commit
 from pocketdesk.customers.services import timeline_record
 from pocketdesk.messaging.handlers import OutboundStatusChange
 from pocketdesk.messaging.models import Outbound
-from pocketdesk.notifications.models import Notification
+from pocketdesk.notifications import tasks
+from pocketdesk.notifications.models import Delivery
+from pocketdesk.notifications.services.engine import delivery_status_changed
 
-# Outbound status → notification status; read counts as delivered.
 _STATUS: dict[str, str] = {
-    Outbound.Status.SENT: Notification.Status.SENT,
-    Outbound.Status.DELIVERED: Notification.Status.DELIVERED,
-    Outbound.Status.READ: Notification.Status.DELIVERED,
-    Outbound.Status.UNDELIVERED: Notification.Status.FAILED,
-    Outbound.Status.FAILED: Notification.Status.FAILED,
-}
-# A notification's status only moves forward; failures are final.
-_RANK: dict[str, int] = {
-    Notification.Status.QUEUED: 0,
-    Notification.Status.SENT: 1,
-    Notification.Status.DELIVERED: 2,
-    Notification.Status.FAILED: 3,
+    Outbound.Status.SENT: Delivery.Status.SENT,
+    Outbound.Status.DELIVERED: Delivery.Status.DELIVERED,
+    Outbound.Status.READ: Delivery.Status.READ,
+    Outbound.Status.UNDELIVERED: Delivery.Status.FAILED,
+    Outbound.Status.FAILED: Delivery.Status.FAILED,
 }
 
 
@@ -29,22 +24,27 @@ def notification_receipt(change: OutboundStatusChange) -> None:
     status = _STATUS.get(change.status)
     if status is None:
         return
-    notification = (
-        Notification.objects.select_related("customer", "event")
+    delivery = (
+        Delivery.objects.select_related("notification__customer", "notification__event")
         .filter(outbound_id=change.outbound_id)
         .first()
     )
-    if notification is None or notification.status not in _RANK:
+    if delivery is None:
         return
-    if _RANK[status] <= _RANK[notification.status]:
-        return
-    Notification.objects.filter(pk=notification.pk).update(status=status)
-    if status == Notification.Status.FAILED:
+    failed_before = delivery.status == Delivery.Status.FAILED
+    if delivery_status_changed(delivery, status, error=change.error_code):
+        enqueue_on_commit(tasks.notifications_due)
+    if status == Delivery.Status.FAILED and not failed_before:
+        notification = delivery.notification
         timeline_record(
             customer=notification.customer,
             kind="notification.failed",
-            summary=f"Not delivered ({change.error_code or change.status}): "
-            f"{notification.event.type}",
+            summary=f"Not delivered by {delivery.channel_kind} "
+            f"({change.error_code or change.status}): {notification.event.type}",
             source="notifications",
-            data={"notification": notification.public_id, "error": change.error_code},
+            data={
+                "notification": notification.public_id,
+                "channel": delivery.channel_kind,
+                "error": change.error_code,
+            },
         )

@@ -5,7 +5,8 @@ import pytest
 
 from pocketdesk.customers.services import consent_set
 from pocketdesk.notifications.models import Event, Subscription
-from pocketdesk.notifications.services.fanout import event_fan_out, notifications_due_send
+from pocketdesk.notifications.services.engine import notifications_due_send
+from pocketdesk.notifications.services.fanout import event_fan_out
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +52,7 @@ def test_an_event_is_created_once_and_a_replay_answers_200(partner_api, ada):
     [
         (_event_body({"topic": "flight:AC1"}, type_="flight.teleported"), "unknown_event_type"),
         (_event_body({"topic": "flight AC1"}), "invalid_topic"),
-        (_event_body({"segment": "vip"}), "invalid_subject"),
+        (_event_body({"segment": "vip"}), "unknown_segment"),
         (_event_body({"customer": 42}), "invalid_subject"),
         (_event_body({"customer": "cus_nobody"}), "unknown_customer"),
         (_event_body("flight:AC1"), "validation_error"),
@@ -130,3 +131,17 @@ def test_a_customer_follows_a_topic_and_reads_the_bell(api_as, partner_api, ada,
     left = as_ada.delete("/notifications/me/subscriptions?topic=flight:AC123:2026-11-23")
     assert left.status_code == 204
     assert not Subscription.objects.exists()
+
+
+def test_events_are_also_accepted_at_the_short_path(partner_api, ada):
+    body = _event_body({"customer": ada.public_id}, source_id="short-1")
+    created = partner_api.post("/events", body)
+    replay = partner_api.post("/notifications/events", body)
+    unknown = partner_api.post("/events", {**body, "source_id": "short-2", "type": "nope.never"})
+
+    assert created.status_code == 201, created.content
+    assert replay.status_code == 200
+    assert replay.json()["id"] == created.json()["id"]
+    assert partner_api.get(f"/events/{created.json()['id']}").json()["type"] == "flight.delayed"
+    assert unknown.status_code == 422
+    assert unknown.json()["code"] == "unknown_event_type"

@@ -8,8 +8,9 @@ from pocketdesk.customers.models import TimelineEntry
 from pocketdesk.messaging.fake_providers import FakeProviders
 from pocketdesk.messaging.models import Outbound
 from pocketdesk.notifications.models import Event, Notification
+from pocketdesk.notifications.services.engine import notifications_due_send
 from pocketdesk.notifications.services.events import event_accept
-from pocketdesk.notifications.services.fanout import event_fan_out, notifications_due_send
+from pocketdesk.notifications.services.fanout import event_fan_out
 from pocketdesk.notifications.services.subscriptions import subscription_add
 from pocketdesk.notifications.tests.factories import NUMBER, SID, TOKEN, customer, twilio_channel
 
@@ -69,7 +70,10 @@ def test_a_flight_delay_reaches_each_passenger_once_by_sms(
     assert fake.wait_idle(5)
     _work()
     assert set(Outbound.objects.values_list("status", flat=True)) == {"delivered"}
-    assert Notification.objects.filter(status="delivered", outbound__isnull=False).count() == 3
+    assert (
+        Notification.objects.filter(status="delivered", deliveries__outbound__isnull=False).count()
+        == 3
+    )
     assert Notification.objects.get(customer=unconsented).status == "skipped"
     assert TimelineEntry.objects.filter(kind="notification.sent").count() == 3
     entry = passengers[0].timeline.get(kind="notification.sent")

@@ -4,13 +4,16 @@ notifications with their state, and "Mark as read" works without JavaScript."""
 from datetime import UTC, datetime, time
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from pocketdesk.accounts.models import User
 from pocketdesk.core import clock
 from pocketdesk.notifications.models import Notification
+from pocketdesk.notifications.services.engine import notifications_due_send
 from pocketdesk.notifications.services.events import event_accept
-from pocketdesk.notifications.services.fanout import event_fan_out, notifications_due_send
+from pocketdesk.notifications.services.fanout import event_fan_out
 from pocketdesk.notifications.services.subscriptions import subscription_add
 from pocketdesk.notifications.tests.factories import customer, twilio_channel
 
@@ -61,7 +64,7 @@ def test_bell_lists_states_escapes_text_and_marks_read(db, passenger, admin_user
     )
     assert (sent.status, waiting.status) == ("queued", "scheduled")
     # the SMS is plain text: the markup goes out as typed, the page escapes it
-    assert sent.outbound.text == "Your flight AC123 is delayed to <b>18:40</b>."
+    assert sent.deliveries.get().outbound.text == "Your flight AC123 is delayed to <b>18:40</b>."
     client = _login("bell@test.example")
 
     # when
@@ -145,3 +148,27 @@ def test_empty_bell(db, passenger):
     client = _login("bell@test.example")
     assert "No notifications yet." in client.get("/app/notifications/").content.decode()
     assert 'id="section-notifications"' not in client.get("/").content.decode()
+
+
+def test_the_360_page_shows_each_delivery_in_constant_queries(agent, passenger, make_user):
+    twilio_channel()
+    partner = make_user("partner")
+    subscription_add(actor=partner, customer=passenger, topic=TOPIC)
+    staff = Client()
+    staff.force_login(agent)
+    url = f"/console/customers/{passenger.public_id}/"
+    assert "No notifications yet" in staff.get(url).content.decode()
+    with clock.frozen_at(MORNING.replace(hour=12)):
+        _send(partner, "ops-360-0", {"flight": "AC123", "new_time": "10:00"})
+    with CaptureQueriesContext(connection) as one:
+        staff.get(url)
+    with clock.frozen_at(MORNING.replace(hour=12)):
+        for n in range(1, 3):
+            _send(partner, f"ops-360-{n}", {"flight": "AC123", "new_time": f"1{n}:00"})
+    with CaptureQueriesContext(connection) as three:
+        page = staff.get(url).content.decode()
+
+    assert page.count('data-channel="phone"') == 3
+    assert "phone: Queued" in page
+    assert "Flight delayed by SMS / phone: Your flight AC123 is delayed to 12:00." in page
+    assert len(three) == len(one)

@@ -13,8 +13,9 @@ from pocketdesk.core.errors import PermissionDenied, ValidationFailed
 from pocketdesk.customers.services import consent_set
 from pocketdesk.messaging.models import Outbound
 from pocketdesk.notifications.models import Event, Notification, Subscription
+from pocketdesk.notifications.services.engine import notifications_due_send
 from pocketdesk.notifications.services.events import event_accept
-from pocketdesk.notifications.services.fanout import event_fan_out, notifications_due_send
+from pocketdesk.notifications.services.fanout import event_fan_out
 from pocketdesk.notifications.services.subscriptions import subscription_add, subscription_remove
 from pocketdesk.notifications.tests.factories import customer, twilio_channel
 
@@ -84,7 +85,7 @@ def test_a_replayed_source_id_returns_the_original_and_notifies_once(partner):
         ("flight.delayed", {"topic": "flight AC123"}, "invalid_topic"),
         ("flight.delayed", {"topic": "x" * 201}, "invalid_topic"),
         ("flight.delayed", {"topic": ""}, "invalid_topic"),
-        ("flight.delayed", {"segment": "vip"}, "invalid_subject"),
+        ("flight.delayed", {"segment": "vip"}, "unknown_segment"),
         ("flight.delayed", {"customer": "cus_x", "topic": "a"}, "invalid_subject"),
         ("flight.delayed", {}, "invalid_subject"),
         ("flight.delayed", {"customer": "cus_nobody"}, "unknown_customer"),

@@ -15,7 +15,8 @@ from pocketdesk.demo.flights import flight_delay_post
 from pocketdesk.demo.seed import DEMO_LOGINS
 from pocketdesk.notifications.models import Event
 from pocketdesk.notifications.selectors import event_status_counts
-from pocketdesk.notifications.services.fanout import event_fan_out, notifications_due_send
+from pocketdesk.notifications.services.engine import notifications_due_send
+from pocketdesk.notifications.services.fanout import event_fan_out
 
 
 class Command(BaseCommand):
