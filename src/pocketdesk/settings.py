@@ -321,6 +321,9 @@ PD_SEND_TIMEOUT_SECONDS = float(os.environ.get("PD_SEND_TIMEOUT_SECONDS", "60"))
 # --- conversations ----------------------------------------------------------------------
 # Give each new (unassigned) conversation to the next available agent, round robin.
 PD_AUTO_ASSIGN = env_bool("PD_AUTO_ASSIGN", False)
+# The automated agent: when an unassigned open conversation is going badly, it sends the
+# suggested callback offer or chat link itself (once a day a conversation at most).
+PD_AUTO_OFFER = env_bool("PD_AUTO_OFFER", True)
 
 # --- links ------------------------------------------------------------------------------
 # Optional allow-list of link target domains (subdomains included); empty allows any.

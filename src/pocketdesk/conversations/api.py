@@ -1,6 +1,8 @@
 """Staff conversation API under /conversations: the inbox, threads, replies and notes,
-assignment, status, labels, canned replies and agents' availability."""
+assignment, status, labels, canned replies and agents' availability, modality-switch links and
+callback offers; and under /callbacks: booking, cancelling and closing callbacks."""
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -10,15 +12,30 @@ from ninja import Router, Status
 from pocketdesk.accounts.auth import staff_auth
 from pocketdesk.accounts.models import User
 from pocketdesk.conversations import selectors
-from pocketdesk.conversations.models import CannedReply, Conversation, Label, Message
+from pocketdesk.conversations.models import (
+    Callback,
+    CallbackOffer,
+    CannedReply,
+    Conversation,
+    Label,
+    Message,
+    SwitchLink,
+)
 from pocketdesk.conversations.schemas import (
     AgentOut,
     AgentPatchIn,
+    CallbackBookIn,
+    CallbackCancelIn,
+    CallbackOfferIn,
+    CallbackOfferOut,
+    CallbackOut,
     CannedReplyIn,
     CannedReplyOut,
     ConversationOut,
     ConversationPageOut,
     ConversationPatchIn,
+    HealthOut,
+    InboxSort,
     InboxView,
     LabelIn,
     LabelOut,
@@ -28,12 +45,21 @@ from pocketdesk.conversations.schemas import (
     ReplyIn,
     ReplyInfoOut,
     StatusName,
+    SwitchLinkIn,
+    SwitchLinkOut,
 )
-from pocketdesk.conversations.services import inbox
+from pocketdesk.conversations.services import (
+    callback_offers,
+    callbacks,
+    health,
+    inbox,
+    switch_links,
+)
 from pocketdesk.conversations.services.messages import message_send
 from pocketdesk.messaging.models import ChannelKind
 
 router = Router(tags=["conversations"], auth=staff_auth)
+callbacks_router = Router(tags=["callbacks"], auth=staff_auth)
 
 
 def _actor(request: HttpRequest) -> User:
@@ -68,11 +94,13 @@ def conversation_list(
     channel: ChannelKind | None = None,
     label: str | None = None,
     q: str = "",
+    sort: InboxSort = "recent",
     cursor: str | None = None,
     page_size: int | None = None,
 ) -> dict[str, Any]:
-    """Most recent activity first. `view`: mine, unassigned or all; `channel`: the kind the
-    customer last wrote on; `q`: name, subject, contact or id. Follow `next` for older ones."""
+    """Most recent activity first (`sort=health`: the worst health first). `view`: mine,
+    unassigned or all; `channel`: the kind the customer last wrote on; `q`: name, subject,
+    contact or id. Follow `next` for more."""
     page = selectors.conversation_list(
         actor=_actor(request),
         view=view,
@@ -80,6 +108,7 @@ def conversation_list(
         channel=channel,
         label=label,
         q=q,
+        sort=sort,
         cursor=cursor,
         page_size=page_size,
     )
@@ -254,3 +283,113 @@ def reply_info(
     conversation = _conversation(request, conversation_id)
     picked = selectors.reply_channel_get(actor=actor, public_id=channel) if channel else None
     return selectors.reply_info(actor=actor, conversation=conversation, channel=picked, text=text)
+
+
+@router.get("/{conversation_id}/health", response=HealthOut, summary="Interaction health")
+def conversation_health(request: HttpRequest, conversation_id: str) -> dict[str, Any]:
+    """The conversation scored now (and stored for the inbox): the score, its reasons, and
+    what to offer the customer, with the endpoint that does it."""
+    conversation = _conversation(request, conversation_id)
+    scored = health.conversation_health_store(conversation)
+    suggestion = scored.suggestion
+    action = {
+        "schedule_callback": f"/api/v1/conversations/{conversation.public_id}/callbacks/proposals",
+        "switch_modality": f"/api/v1/conversations/{conversation.public_id}/switch-link"
+        if suggestion.channel == "webchat"
+        else None,
+    }.get(suggestion.kind)
+    return {
+        "score": scored.score,
+        "going_badly": scored.going_badly,
+        "reasons": [{"code": r.code, "text": r.text, "weight": r.weight} for r in scored.reasons],
+        "suggestions": []
+        if suggestion.kind == "none"
+        else [
+            {
+                "kind": suggestion.kind,
+                "channel": suggestion.channel,
+                "why": suggestion.why,
+                "action": action,
+            }
+        ],
+        "scored_at": conversation.health_at,
+    }
+
+
+@router.post("/{conversation_id}/switch-link", response={201: SwitchLinkOut})
+def switch_link_create(
+    request: HttpRequest, conversation_id: str, payload: SwitchLinkIn
+) -> Status[SwitchLink]:
+    """Send the customer, in the conversation's current channel, a single-use link that signs
+    them in to the app and opens this thread in web chat (422 `bad_ttl`,
+    `already_in_web_chat`, `no_contact_point`, …)."""
+    link = switch_links.switch_link_create(
+        actor=_actor(request),
+        conversation=_conversation(request, conversation_id),
+        # clamped first: a huge number of minutes would overflow timedelta (the service then
+        # answers 422 bad_ttl for anything outside 5 minutes to 7 days)
+        ttl=timedelta(minutes=max(-1, min(payload.ttl_minutes, 10**6))),
+    )
+    return Status(201, link)
+
+
+@router.get("/{conversation_id}/callbacks", response=list[CallbackOut])
+def callback_list(request: HttpRequest, conversation_id: str) -> list[Callback]:
+    actor = _actor(request)
+    return selectors.callback_list(
+        actor=actor, conversation=_conversation(request, conversation_id)
+    )
+
+
+@router.post("/{conversation_id}/callbacks/proposals", response={201: CallbackOfferOut})
+def callback_offer(
+    request: HttpRequest, conversation_id: str, payload: CallbackOfferIn
+) -> Status[CallbackOffer]:
+    """Propose three slots (the customer's time zone and send windows, the team's business
+    hours and holidays, a free seat) in the conversation's current channel, with a link to
+    pick one. 409 `callback_booked` or `no_free_slot`; 422 `no_team`, `no_contact_point`."""
+    offer = callback_offers.callback_offer(
+        actor=_actor(request),
+        conversation=_conversation(request, conversation_id),
+        kind=payload.kind,
+    )
+    return Status(201, offer)
+
+
+@callbacks_router.get("/offers/{offer_id}", response=CallbackOfferOut)
+def callback_offer_get(request: HttpRequest, offer_id: str) -> CallbackOffer:
+    return selectors.callback_offer_get(actor=_actor(request), public_id=offer_id)
+
+
+@callbacks_router.post("/offers/{offer_id}/book", response={201: CallbackOut})
+def callback_book(request: HttpRequest, offer_id: str, payload: CallbackBookIn) -> Status[Callback]:
+    """Book one of the offer's slots for the customer (on the phone with them, say). A slot
+    just taken: 409 `slot_taken` with the next `proposals` (the offer now holds them)."""
+    actor = _actor(request)
+    offer = selectors.callback_offer_get(actor=actor, public_id=offer_id)
+    callback = callbacks.callback_book(offer=offer, slot=payload.slot, actor=actor)
+    return Status(201, selectors.callback_get(actor=actor, public_id=callback.public_id))
+
+
+@callbacks_router.get("/{callback_id}", response=CallbackOut)
+def callback_get(request: HttpRequest, callback_id: str) -> Callback:
+    return selectors.callback_get(actor=_actor(request), public_id=callback_id)
+
+
+@callbacks_router.post("/{callback_id}/cancel", response=CallbackOut)
+def callback_cancel(request: HttpRequest, callback_id: str, payload: CallbackCancelIn) -> Callback:
+    """Cancel a booked callback: its seat is free again, the customer is told and an e-mailed
+    invitation is withdrawn. 409 `callback_closed` once done or missed."""
+    actor = _actor(request)
+    callback = selectors.callback_get(actor=actor, public_id=callback_id)
+    callbacks.callback_cancel(actor=actor, callback=callback, reason=payload.reason)
+    return selectors.callback_get(actor=actor, public_id=callback_id)
+
+
+@callbacks_router.post("/{callback_id}/done", response=CallbackOut)
+def callback_mark_done(request: HttpRequest, callback_id: str) -> Callback:
+    """The call (or chat) took place: the conversation leaves the top of the inbox."""
+    actor = _actor(request)
+    callback = selectors.callback_get(actor=actor, public_id=callback_id)
+    callbacks.callback_mark_done(actor=actor, callback=callback)
+    return selectors.callback_get(actor=actor, public_id=callback_id)

@@ -34,6 +34,12 @@ class ConversationsConfig(AppConfig):
         # Registered after "conversations": the messages are in their threads by then.
         inbound_handler_register("conversations.auto_assign", inbound_auto_assign)
         periodic_register("conversations.snoozed_wake", tasks.snoozed_wake, every_seconds=60)
+        periodic_register("conversations.callbacks_sweep", tasks.callbacks_sweep, every_seconds=60)
+        periodic_register("conversations.habits_refresh", tasks.habits_refresh, every_seconds=3600)
+        periodic_register("conversations.health_sweep", tasks.health_sweep, every_seconds=5)
+        from pocketdesk.conversations.panels import register_customer_panel
+
+        register_customer_panel()
         console_nav_register(
             ConsoleNavItem(key="inbox", title=_("Inbox"), url_name="conversations:inbox", order=10)
         )

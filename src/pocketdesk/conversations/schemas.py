@@ -7,6 +7,7 @@ from pydantic import Field
 StatusName = Literal["open", "pending", "snoozed", "resolved"]
 PriorityName = Literal["low", "normal", "high", "urgent"]
 InboxView = Literal["mine", "unassigned", "all"]
+InboxSort = Literal["recent", "health"]
 
 
 class PersonOut(Schema):
@@ -43,6 +44,13 @@ class ConversationOut(Schema):
         description="The last message's kind (text, callback_request, …)."
     )
     labels: list[LabelOut]
+    callback_due_at: datetime | None = Field(
+        description="Set while a booked callback's time has come: such conversations are "
+        "listed first."
+    )
+    health_score: int | None = Field(
+        description="Interaction health 0–100, higher is healthier (null until first scored)."
+    )
     created_at: datetime
 
     @staticmethod
@@ -223,3 +231,106 @@ class AgentOut(Schema):
 class AgentPatchIn(Schema):
     available: bool | None = None
     max_open: int | None = Field(default=None, ge=0, le=100)
+
+
+# --- callbacks and modality switches ----------------------------------------------------------
+
+CallbackKind = Literal["callback", "chat"]
+
+
+class SwitchLinkIn(Schema):
+    ttl_minutes: int = Field(default=60, description="How long the link works: 5 to 10,080.")
+
+
+class SwitchLinkOut(Schema):
+    id: str = Field(alias="public_id")
+    conversation: str
+    expires_at: datetime
+    message: str | None = Field(
+        description="The message that carried the link (its text shows the link redacted)."
+    )
+
+    @staticmethod
+    def resolve_conversation(obj: Any) -> str:
+        return str(obj.conversation.public_id)
+
+    @staticmethod
+    def resolve_message(obj: Any) -> str | None:
+        return obj.message.public_id if obj.message is not None else None
+
+
+class CallbackOfferIn(Schema):
+    kind: CallbackKind = "callback"
+
+
+class CallbackOfferOut(Schema):
+    id: str = Field(alias="public_id")
+    conversation: str
+    kind: str
+    slots: list[datetime] = Field(description="Slot starts offered, earliest first.")
+    expires_at: datetime
+    used_at: datetime | None
+    message: str | None = Field(description="The message that carried the offer.")
+
+    @staticmethod
+    def resolve_conversation(obj: Any) -> str:
+        return str(obj.conversation.public_id)
+
+    @staticmethod
+    def resolve_message(obj: Any) -> str | None:
+        return obj.message.public_id if obj.message is not None else None
+
+
+class CallbackBookIn(Schema):
+    slot: str = Field(description="One of the offer's slots (its start, ISO 8601 with zone).")
+
+
+class CallbackCancelIn(Schema):
+    reason: str = Field(default="", max_length=300)
+
+
+class CallbackOut(Schema):
+    id: str = Field(alias="public_id")
+    conversation: str
+    kind: str
+    status: str = Field(description="booked, cancelled, missed or done.")
+    starts_at: datetime
+    ends_at: datetime
+    booked_at: datetime
+    reminded_at: datetime | None
+    due_at: datetime | None = Field(description="When its time came (top of the inbox).")
+    agent: PersonOut | None
+
+    @staticmethod
+    def resolve_conversation(obj: Any) -> str:
+        return str(obj.conversation.public_id)
+
+    @staticmethod
+    def resolve_agent(obj: Any) -> Any:
+        user = obj.agent
+        if user is None:
+            return None
+        return {"public_id": user.public_id, "name": user.name or user.email}
+
+
+class HealthReasonOut(Schema):
+    code: str
+    text: str
+    weight: int = Field(description="Points taken off the score (negative: given back).")
+
+
+class HealthSuggestionOut(Schema):
+    kind: Literal["none", "switch_modality", "schedule_callback"]
+    channel: str | None = Field(description="The channel to switch to (switch_modality).")
+    why: str
+    action: str | None = Field(
+        description="The endpoint that carries the suggestion out (POST), if there is one."
+    )
+
+
+class HealthOut(Schema):
+    score: int = Field(description="0–100, higher is healthier.")
+    going_badly: bool
+    reasons: list[HealthReasonOut]
+    suggestions: list[HealthSuggestionOut]
+    scored_at: datetime

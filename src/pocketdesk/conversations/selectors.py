@@ -24,7 +24,15 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Substr
 
 from pocketdesk.accounts.models import STAFF_ROLES, User
-from pocketdesk.conversations.models import AgentProfile, CannedReply, Conversation, Label, Message
+from pocketdesk.conversations.models import (
+    AgentProfile,
+    Callback,
+    CallbackOffer,
+    CannedReply,
+    Conversation,
+    Label,
+    Message,
+)
 from pocketdesk.conversations.services import messages as message_services
 from pocketdesk.conversations.services.inbox import LOAD_STATUSES, canned_reply_render
 from pocketdesk.core import clock
@@ -35,6 +43,9 @@ from pocketdesk.messaging.models import Channel, ChannelKind
 from pocketdesk.messaging.segments import SmsSegments, sms_segments
 
 INBOX_VIEWS = ("mine", "unassigned", "all")
+# Most recent activity first, or the worst health first (conversations not scored yet are
+# left out of that order for the few seconds until the health sweep scores them).
+INBOX_SORTS = ("recent", "health")
 PREVIEW_CHARS = 120
 PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
@@ -51,14 +62,15 @@ def _require_staff(actor: User) -> None:
 
 @dataclass(frozen=True)
 class Cursor:
-    """A position in a list ordered by (time, id): the page after it, or before it."""
+    """A position in a list ordered by (time or number, id): the page after it, or before."""
 
-    at: datetime
+    at: datetime | int
     pk: int
     before: bool = False
 
     def encode(self) -> str:
-        raw = f"{self.at.isoformat()}|{self.pk}|{'b' if self.before else 'a'}"
+        at = f"n{self.at}" if isinstance(self.at, int) else self.at.isoformat()
+        raw = f"{at}|{self.pk}|{'b' if self.before else 'a'}"
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
@@ -68,14 +80,26 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
             at, pk, side = raw.split("|")
+            if side not in {"a", "b"}:
+                raise ValueError(raw)
+            if at.startswith("n"):
+                return cls(int(at[1:]), int(pk), side == "b")
             moment = datetime.fromisoformat(at)
-            if moment.tzinfo is None or side not in {"a", "b"}:
+            if moment.tzinfo is None:
                 raise ValueError(raw)
             return cls(moment, int(pk), side == "b")
         except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
             raise ValidationFailed(
                 "This cursor is not valid.", field="cursor", code="bad_cursor"
             ) from exc
+
+
+@dataclass(frozen=True)
+class Pinned[T]:
+    """Rows listed above a keyset list's top page, in their own order (`key`)."""
+
+    rows: QuerySet[Any]
+    key: Callable[[T], Any]
 
 
 @dataclass(frozen=True)
@@ -97,12 +121,15 @@ def _keyset_page[M: (Conversation, Message)](
     cursor: Cursor | None,
     size: int,
     start_at_end: bool = False,
-    ids_first: Callable[[list[int]], QuerySet[M]] | None = None,
+    ids_first: Callable[[Any], QuerySet[M]] | None = None,
+    pinned: Pinned[M] | None = None,
 ) -> Page[M]:
     """One page of `rows` ordered by (`field`, id), ascending or descending for display.
     Without a cursor the first page is shown, or the last one with `start_at_end`. One query
     whatever the page or the list's length (the extra row tells whether more follow); with
-    `ids_first`, the page's ids from `rows`, then the rows `ids_first(ids)` gives."""
+    `ids_first`, the page's ids from `rows`, then the rows `ids_first(ids)` gives. With
+    `pinned` (and `ids_first`), the top page also shows those rows above the others, read in
+    the same query as the page's rows; `rows` must leave them out."""
     forward = (field, "id") if ascending else (f"-{field}", "-id")
     backward = (f"-{field}", "-id") if ascending else (field, "id")
 
@@ -115,34 +142,43 @@ def _keyset_page[M: (Conversation, Message)](
     def mark(row: M, *, before: bool) -> str:
         return Cursor(getattr(row, field), row.pk, before).encode()
 
-    def take(selected: QuerySet[M], order: tuple[str, str]) -> list[M]:
+    on_top: list[M] = []
+
+    def take(selected: QuerySet[M], order: tuple[str, str], *, top: bool | None) -> list[M]:
+        """`top`: whether this page is the list's top (None: it is if nothing comes before)."""
         if ids_first is None:
             return list(selected.order_by(*order)[: size + 1])
         # The page's ids first, from the table alone: its (field, id) index gives them in
         # order without reading the rest (joined, the planner may sort the whole table; 40 ms
         # at 100,000 conversations on SQLite). Then those rows with their joins.
         ids = list(selected.order_by(*order).values_list("pk", flat=True)[: size + 1])
-        found = {row.pk: row for row in ids_first(ids)}
+        wanted = ids_first(ids)
+        if pinned is not None and (top if top is not None else len(ids) <= size):
+            wanted = wanted | ids_first(pinned.rows.values("pk"))
+        found = {row.pk: row for row in wanted}
+        if pinned is not None:
+            listed = set(ids)
+            on_top.extend(sorted((r for r in found.values() if r.pk not in listed), key=pinned.key))
         return [found[pk] for pk in ids if pk in found]
 
     if (cursor is None and not start_at_end) or (cursor is not None and not cursor.before):
         if cursor is not None:
             rows = rows.filter(beyond(cursor, later=True))
-        found = take(rows, forward)
+        found = take(rows, forward, top=cursor is None)
         items = found[:size]
         more_after = len(found) > size
         return Page(
-            items,
+            on_top + items,
             mark(items[-1], before=False) if more_after else None,
             mark(items[0], before=True) if cursor is not None and items else None,
         )
     if cursor is not None:
         rows = rows.filter(beyond(cursor, later=False))
-    found = take(rows, backward)
+    found = take(rows, backward, top=None)
     items = found[:size][::-1]
     more_before = len(found) > size
     return Page(
-        items,
+        on_top + items,
         mark(items[-1], before=False) if cursor is not None and items else None,
         mark(items[0], before=True) if more_before else None,
     )
@@ -158,11 +194,16 @@ class InboxFilters:
     channel: str | None = None  # a channel kind: twilio_sms, whatsapp, …
     label: str | None = None
     q: str = ""
+    sort: str = "recent"
 
     def check(self) -> "InboxFilters":
         if self.view not in INBOX_VIEWS:
             raise ValidationFailed(
                 f"View is one of {', '.join(INBOX_VIEWS)}.", field="view", code="bad_view"
+            )
+        if self.sort not in INBOX_SORTS:
+            raise ValidationFailed(
+                f"Sort is one of {', '.join(INBOX_SORTS)}.", field="sort", code="bad_sort"
             )
         if self.status and self.status not in Conversation.Status.values:
             raise ValidationFailed(
@@ -234,21 +275,39 @@ def conversation_list(
     channel: str | None = None,
     label: str | None = None,
     q: str = "",
+    sort: str = "recent",
     cursor: str | None = None,
     page_size: int | None = None,
 ) -> Page[Conversation]:
     """The inbox, most recent activity first, a page at a time: `view` mine, unassigned or
     all; filters by status, the channel kind the customer last wrote on, label, and `q` (name,
-    subject, contact, public id). A fixed number of queries whatever the page size."""
-    filters = InboxFilters(view=view, status=status, channel=channel, label=label, q=q)
+    subject, contact, public id). Conversations with a callback due come first, on the top
+    page. `sort` "health" lists the worst health first. A fixed number of queries whatever the
+    page size."""
+    filters = InboxFilters(view=view, status=status, channel=channel, label=label, q=q, sort=sort)
+    rows = _filtered(actor, filters)
+    by_health = filters.sort == "health"
+    position = Cursor.decode(cursor)
+    if position is not None and isinstance(position.at, int) != by_health:
+        raise ValidationFailed(
+            "This cursor belongs to another sort order.", field="cursor", code="bad_cursor"
+        )
+    listed = rows.filter(callback_due_at__isnull=True)
+    if by_health:
+        listed = listed.filter(health_score__isnull=False)
     return _keyset_page(
-        _filtered(actor, filters),
-        field="last_message_at",
-        ascending=False,
-        cursor=Cursor.decode(cursor),
+        listed,
+        field="health_score" if by_health else "last_message_at",
+        ascending=by_health,
+        cursor=position,
         size=_page_size(page_size, PAGE_SIZE),
         # by primary key only: with the filters again, SQLite may scan the filter's index
         ids_first=lambda ids: _conversations(actor).filter(pk__in=ids),
+        # A callback whose time has come puts its conversation above the list, earliest first.
+        pinned=Pinned(
+            rows.filter(callback_due_at__isnull=False).order_by()[:MAX_PAGE_SIZE],
+            key=lambda c: (c.callback_due_at, c.pk),
+        ),
     )
 
 
@@ -498,3 +557,40 @@ def canned_replies_rendered(
         }
         for reply in replies
     ]
+
+
+# --- callbacks ------------------------------------------------------------------------------
+
+
+def callback_list(*, actor: User, conversation: Conversation) -> list[Callback]:
+    """A conversation's callbacks, the latest booked first."""
+    _require_staff(actor)
+    return list(
+        Callback.objects.filter(conversation=conversation)
+        .select_related("conversation", "agent")
+        .order_by("-booked_at", "-id")
+    )
+
+
+def callback_get(*, actor: User, public_id: str) -> Callback:
+    _require_staff(actor)
+    callback = (
+        Callback.objects.select_related("conversation", "customer", "agent")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if callback is None:
+        raise NotFound("No such callback.")
+    return callback
+
+
+def callback_offer_get(*, actor: User, public_id: str) -> CallbackOffer:
+    _require_staff(actor)
+    offer = (
+        CallbackOffer.objects.select_related("conversation", "customer", "team", "message")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if offer is None:
+        raise NotFound("No such callback offer.")
+    return offer

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from pocketdesk.conversations import attachments, customer_views, views
+from pocketdesk.conversations import attachments, customer_views, link_views, views
 
 app_name = "conversations"
 
@@ -18,6 +18,13 @@ urlpatterns += [
     path(f"{_thread}manage/", views.thread_manage, name="thread-manage"),
     path(f"{_thread}controls/", views.thread_controls, name="thread-controls"),
     path(f"{_thread}messages/<str:message_id>/", views.thread_message, name="thread-message"),
+    path(f"{_thread}callback-offer/", views.thread_callback_offer, name="thread-callback-offer"),
+    path(f"{_thread}switch-link/", views.thread_switch_link, name="thread-switch-link"),
+    path(
+        f"{_thread}callbacks/<str:callback_id>/",
+        views.thread_callback_change,
+        name="thread-callback",
+    ),
 ]
 
 # The customer's chat in the app.
@@ -29,6 +36,12 @@ urlpatterns += [
         customer_views.conversation_thread,
         name="app-thread",
     ),
+]
+
+# Links customers get in a message: continue in the app, pick a callback slot.
+urlpatterns += [
+    path("app/switch/<str:token>/", link_views.switch_open, name="switch-open"),
+    path("app/callback/<str:token>/", link_views.callback_pick, name="callback-pick"),
 ]
 
 # Files customers sent: staff and the customer whose thread lists the file (at the storage's

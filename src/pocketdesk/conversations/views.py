@@ -17,9 +17,12 @@ from django_htmx.http import reswap, retarget
 
 from pocketdesk.accounts.models import STAFF_ROLES, User
 from pocketdesk.conversations import selectors
-from pocketdesk.conversations.models import AgentProfile, Conversation, Message
-from pocketdesk.conversations.services import inbox
+from pocketdesk.conversations.models import AgentProfile, Callback, Conversation, Message
+from pocketdesk.conversations.services import health, inbox
+from pocketdesk.conversations.services.callback_offers import callback_offer
+from pocketdesk.conversations.services.callbacks import callback_cancel, callback_mark_done
 from pocketdesk.conversations.services.messages import message_send
+from pocketdesk.conversations.services.switch_links import SWITCH_TTL, switch_link_create
 from pocketdesk.core import clock
 from pocketdesk.core.errors import DomainError, NotFound
 from pocketdesk.customers import selectors as customer_selectors
@@ -31,7 +34,7 @@ THREAD_PAGE = 50
 TIMELINE_IN_PANEL = 10
 SNOOZE_HOURS = (1, 4, 24, 72, 168)
 # The inbox list's filters, as they appear in the query string.
-FILTER_PARAMS = ("view", "status", "channel", "label", "q")
+FILTER_PARAMS = ("view", "status", "channel", "label", "q", "sort")
 ANY_STATUS = "any"
 
 
@@ -64,6 +67,7 @@ def _filters(params: QueryDict) -> selectors.InboxFilters:
         channel=params.get("channel") or None,
         label=params.get("label") or None,
         q=params.get("q", "")[:100],
+        sort="health" if params.get("sort") == "health" else "recent",
     )
 
 
@@ -91,6 +95,7 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
             channel=filters.channel,
             label=filters.label,
             q=filters.q,
+            sort=filters.sort,
             cursor=request.GET.get("cursor"),
             page_size=INBOX_PAGE,
         )
@@ -180,6 +185,7 @@ def _thread_page(
     reply_error: str = "",
     note_error: str = "",
     controls_error: str = "",
+    suggest_error: str = "",
     status: int = 200,
 ) -> HttpResponse:
     page = selectors.message_list(
@@ -192,6 +198,8 @@ def _thread_page(
         actor=actor, public_id=conversation.customer.public_id
     )
     channels = selectors.reply_channels(actor=actor, conversation=conversation)
+    if conversation.health_stale or conversation.health_at is None:
+        health.conversation_health_store(conversation)
     context = {
         **_controls_context(actor, conversation, controls_error),
         "page": page,
@@ -207,6 +215,9 @@ def _thread_page(
         "reply_error": reply_error,
         "reply_text": request.POST.get("text", "") if reply_error else "",
         "note_error": note_error,
+        "suggest_error": suggest_error,
+        "callbacks": selectors.callback_list(actor=actor, conversation=conversation),
+        "callback_kinds": Callback.Kind.choices,
     }
     return render(request, "conversations/console/thread.html", context, status=status)
 
@@ -275,8 +286,9 @@ def thread_controls(request: HttpRequest, public_id: str) -> HttpResponse:
 def _post_to_thread(
     request: HttpRequest, public_id: str, write: Callable[[User, Conversation], Message], slot: str
 ) -> HttpResponse:
-    """A reply or a note from the thread page: the new message as a partial (htmx) or the
-    page again; a refusal shown in the form's error `slot` (reply-error / note-error)."""
+    """A reply, a note or a suggestion from the thread page: the new message as a partial
+    (htmx) or the page again; a refusal shown in the form's error `slot` (reply-error,
+    note-error, suggest-error)."""
     actor = _staff(request)
     try:
         conversation = _conversation(actor, public_id)
@@ -395,3 +407,60 @@ def thread_manage(request: HttpRequest, public_id: str) -> HttpResponse:
             status=422 if error else 200,
         )
     return _thread_page(request, actor, conversation, controls_error=error, status=422)
+
+
+# --- suggestions: a callback offer, a link to web chat ---------------------------------------
+
+
+@login_required
+@require_POST
+def thread_callback_offer(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Offer the customer callback (or chat) slots in the current channel."""
+
+    def write(actor: User, conversation: Conversation) -> Message:
+        offer = callback_offer(
+            actor=actor,
+            conversation=conversation,
+            kind=request.POST.get("kind") or Callback.Kind.CALLBACK,
+        )
+        assert offer.message is not None  # noqa: S101 - the offer is sent as it is made
+        return offer.message
+
+    return _post_to_thread(request, public_id, write, "suggest-error")
+
+
+@login_required
+@require_POST
+def thread_switch_link(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Send the customer a link that opens this thread in web chat."""
+
+    def write(actor: User, conversation: Conversation) -> Message:
+        link = switch_link_create(actor=actor, conversation=conversation, ttl=SWITCH_TTL)
+        assert link.message is not None  # noqa: S101 - the link is sent as it is made
+        return link.message
+
+    return _post_to_thread(request, public_id, write, "suggest-error")
+
+
+@login_required
+@require_POST
+def thread_callback_change(request: HttpRequest, public_id: str, callback_id: str) -> HttpResponse:
+    """Cancel a booked callback, or mark it done."""
+    actor = _staff(request)
+    try:
+        conversation = _conversation(actor, public_id)
+        callback = selectors.callback_get(actor=actor, public_id=callback_id)
+    except NotFound:
+        return _not_found(request)
+    if callback.conversation_id != conversation.pk:
+        return _not_found(request)
+    try:
+        if request.POST.get("action") == "done":
+            callback_mark_done(actor=actor, callback=callback)
+        elif request.POST.get("action") == "cancel":
+            callback_cancel(actor=actor, callback=callback)
+        else:
+            raise DomainError(_("Unknown action."), code="bad_action")
+    except DomainError as error:
+        return _thread_page(request, actor, conversation, suggest_error=error.detail, status=422)
+    return redirect("conversations:thread", public_id=conversation.public_id)

@@ -130,6 +130,7 @@ def message_receive(inbound: InboundMessage) -> Message:
             last_contact_point_id=inbound.contact_point_id,
             unread_count=F("unread_count") + 1,
             status=Conversation.Status.OPEN,
+            health_stale=True,
         )
         timeline_record(
             customer=customer,
@@ -261,13 +262,14 @@ def _threads_touch(changes: Mapping[int, Sequence[Any]]) -> None:
     opened = Conversation.Status.OPEN
     at_field = Conversation._meta.get_field("last_message_at")
     rows = [
-        (n, at_field.get_db_prep_value(at, connection), channel, point, opened, pk)
+        (n, at_field.get_db_prep_value(at, connection), channel, point, opened, True, pk)
         for pk, (n, at, channel, point) in sorted(changes.items())
     ]
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {table} SET unread_count = unread_count + %s, last_message_at = %s, "  # noqa: S608 - names from the model
-            "last_channel_id = %s, last_contact_point_id = %s, status = %s WHERE id = %s",
+            "last_channel_id = %s, last_contact_point_id = %s, status = %s, health_stale = %s "
+            "WHERE id = %s",
             rows,
         )
 
@@ -390,7 +392,9 @@ def message_send(
             outbound=outbound,
             created_at=now,
         )
-        Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now, unread_count=0)
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_message_at=now, unread_count=0, health_stale=True
+        )
         timeline_record(
             customer=conversation.customer,
             kind="message.sent",
@@ -415,6 +419,7 @@ def message_status_changed(change: OutboundStatusChange) -> None:
     )
     if message is None:
         return
+    Conversation.objects.filter(pk=message.conversation_id).update(health_stale=True)
     data = {
         "conversation": message.conversation.public_id,
         "message": message.public_id,
