@@ -4,6 +4,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+import pocketdesk.core.ids
+
 # Outbox status → delivery status (the notification app's own mapping at the time).
 _DELIVERY_STATUS = {
     "sent": "sent",
@@ -38,9 +40,6 @@ def _outbound_to_delivery(apps, schema_editor):  # type: ignore[no-untyped-def]
             delivery_model.objects.bulk_create(batch, ignore_conflicts=True)
             batch = []
     delivery_model.objects.bulk_create(batch, ignore_conflicts=True)
-
-
-import pocketdesk.core.ids
 
 
 class Migration(migrations.Migration):
