@@ -8,13 +8,16 @@ class ConversationsConfig(AppConfig):
 
     def ready(self) -> None:
         from pocketdesk.conversations.services.messages import (
-            message_status_changed,
             messages_receive,
+            messages_status_changed,
         )
-        from pocketdesk.messaging.handlers import inbound_handler_register, status_handler_register
+        from pocketdesk.messaging.handlers import (
+            inbound_handler_register,
+            status_batch_handler_register,
+        )
 
         inbound_handler_register("conversations", messages_receive)
-        status_handler_register("conversations", message_status_changed)
+        status_batch_handler_register("conversations", messages_status_changed)
         self._inbox_ready()
         from pocketdesk.conversations.home import register_home_section
 

@@ -8,14 +8,15 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from pocketdesk.core.schedule import periodic_register
-        from pocketdesk.messaging.handlers import status_handler_register
         from pocketdesk.notifications import tasks
-        from pocketdesk.notifications.services.receipts import notification_receipt
 
         periodic_register("notifications.due", tasks.notifications_due, every_seconds=5)
         periodic_register("notifications.reminders", tasks.reminders_due, every_seconds=60)
         # Receipts for the outbox rows notifications wrote move the notifications along.
-        status_handler_register("notifications", notification_receipt)
+        from pocketdesk.messaging.handlers import status_batch_handler_register
+        from pocketdesk.notifications.services.receipts import notification_receipts
+
+        status_batch_handler_register("notifications", notification_receipts)
         from pocketdesk.notifications.home import register_home_section
         from pocketdesk.notifications.panels import register_customer_panel
 

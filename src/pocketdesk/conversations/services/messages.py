@@ -435,3 +435,16 @@ def message_status_changed(change: OutboundStatusChange) -> None:
             source="conversations",
             data=data,
         )
+
+
+def messages_status_changed(changes: Sequence[OutboundStatusChange]) -> None:
+    """Receipts of a batch send: one query finds which are for replies (most are for
+    notifications), then each of those as `message_status_changed`."""
+    ids = set(
+        Message.objects.filter(outbound_id__in=[c.outbound_id for c in changes]).values_list(
+            "outbound_id", flat=True
+        )
+    )
+    for change in changes:
+        if change.outbound_id in ids:
+            message_status_changed(change)

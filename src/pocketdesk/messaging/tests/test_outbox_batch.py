@@ -162,6 +162,7 @@ def test_a_batch_goes_out_over_one_smtp_connection(channel, sink):
 def test_a_batch_costs_a_few_queries_per_group_written_back_not_per_row(channel, sink, monkeypatch):
     # Messaging's own queries: the apps' per-row status handlers are not counted.
     monkeypatch.setattr(handlers, "_status", {})
+    monkeypatch.setattr(handlers, "_status_batch", {})
     group = services.WRITE_BACK_ROWS
     counts = []
     for groups in (1, 2, 4):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import translation
 
@@ -336,7 +336,8 @@ def _write(run: _Run, due: Sequence[Notification]) -> None:
         for start in range(0, len(ids), SEND_BATCH):
             enqueue_on_commit(outbound_send_batch, ids[start : start + SEND_BATCH])
     Delivery.objects.bulk_create(run.deliveries)
-    Notification.objects.bulk_update(
+    _values_update(
+        Notification,
         due,
         [
             "status",
@@ -434,7 +435,7 @@ def delivery_status_changed(delivery: Delivery, status: str, *, error: str = "")
     wakes `tasks.notifications_due` after commit)."""
     now = clock.now()
     notification = (
-        Notification.objects.select_for_update()
+        Notification.objects.select_for_update(of=("self",))
         .select_related("workflow", "event", "customer")
         .get(pk=delivery.notification_id)
     )
@@ -483,3 +484,35 @@ def delivery_counts(*, event: Event) -> dict[str, int]:
         .order_by()
     )
     return {row["channel_kind"]: row["n"] for row in rows}
+
+
+def _values_update(model: Any, rows: Sequence[Any], names: Sequence[str]) -> None:
+    """bulk_update without its CASE expressions (62% of notifications_due at 3,000 in a
+    profile): UPDATE … FROM (VALUES …), 500 rows a statement, cast on PostgreSQL."""
+    if not rows:
+        return
+    ops = connection.ops
+    fields = [model._meta.get_field(name) for name in names]
+    pk = model._meta.pk
+    pg = connection.vendor == "postgresql"
+
+    def cast(expr: str, field: Any) -> str:
+        return f"CAST({expr} AS {field.db_type(connection)})" if pg else expr
+
+    sets = ", ".join(
+        f"{ops.quote_name(f.column)} = {cast(f'v.column{i + 2}', f)}" for i, f in enumerate(fields)
+    )
+    table = ops.quote_name(model._meta.db_table)
+    one = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        params: list[Any] = []
+        for row in chunk:
+            params.append(row.pk)
+            params.extend(f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields)
+        sql = (
+            f"UPDATE {table} SET {sets} FROM (VALUES {', '.join([one] * len(chunk))}) AS v "  # noqa: S608
+            f"WHERE {table}.{ops.quote_name(pk.column)} = {cast('v.column1', pk)}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
