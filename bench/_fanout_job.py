@@ -175,7 +175,14 @@ def clean_up() -> None:
     )
     if not events:
         return
-    Notification.objects.filter(event_id__in=events).delete()
+    # In chunks: the delete cascades to deliveries and clears digest links, by pk lists that
+    # would pass SQLite's variable limit at 100,000 notifications.
+    notifications = Notification.objects.filter(event_id__in=events)
+    while True:
+        chunk = list(notifications.values_list("pk", flat=True)[:5000])
+        if not chunk:
+            break
+        Notification.objects.filter(pk__in=chunk).delete()
     Event.objects.filter(pk__in=events).delete()
     DBTaskResult.objects.filter(task_path=FAN_OUT_TASK, args_kwargs__args__0__in=events).delete()
 
